@@ -1,0 +1,464 @@
+//! The link-time registry of purge targets and the order derived from it.
+//!
+//! Targets add themselves to [`TARGETS`] with [`crate::register_target!`];
+//! the linker gathers them, so adding a table means adding one file. linkme
+//! gives no order and no duplicate check, so [`Registry::load`] validates the
+//! slice once at start-up and sorts it topologically from each target's
+//! `before` list: children first, the instance rows last.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use linkme::distributed_slice;
+
+use crate::target::{Link, PurgeTarget};
+
+/// Every registered purge target, in no particular order.
+#[distributed_slice]
+pub static TARGETS: [Registration];
+
+/// Where a registration was written, so that errors and `nova-purge targets`
+/// can send a developer straight to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    pub module: &'static str,
+    pub file: &'static str,
+    pub line: u32,
+}
+
+impl Location {
+    /// The source file, relative to the current directory when it is below
+    /// it (registrations made through `build.rs` carry absolute paths).
+    pub fn short_file(&self) -> &'static str {
+        let cwd = std::env::current_dir().ok();
+        cwd.and_then(|cwd| {
+            let cwd = cwd.to_str()?.to_owned();
+            self.file.strip_prefix(cwd.as_str())?.strip_prefix('/')
+        })
+        .unwrap_or(self.file)
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}:{})", self.module, self.short_file(), self.line)
+    }
+}
+
+/// One entry of the registry: a target and its ordering constraints.
+pub struct Registration {
+    pub target: &'static dyn PurgeTarget,
+    /// Names of targets whose rows this target's rows reference, which must
+    /// therefore be purged after it. Every target runs before the one whose
+    /// link is [`Link::Instance`] in its database without saying so.
+    pub before: &'static [&'static str],
+    pub defined_at: Location,
+}
+
+impl Registration {
+    pub fn name(&self) -> &'static str {
+        self.target.name()
+    }
+}
+
+impl fmt::Debug for Registration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registration")
+            .field("name", &self.name())
+            .field("before", &self.before)
+            .field("defined_at", &self.defined_at)
+            .finish()
+    }
+}
+
+/// Registers a purge target in [`TARGETS`].
+///
+/// A table linked to instances by a column is one declaration (`name`
+/// defaults to the table; `database` to `Cell`):
+///
+/// ```ignore
+/// purge_api::register_target! {
+///     table: "instance_faults",
+///     link: Link::Column("instance_uuid"),
+/// }
+/// ```
+///
+/// A target with its own [`PurgeTarget`] implementation registers a value:
+///
+/// ```ignore
+/// purge_api::register_target! {
+///     target: MyTarget,
+///     before: ["instance_actions"],
+/// }
+/// ```
+#[macro_export]
+macro_rules! register_target {
+    (@first $first:expr $(, $rest:expr)*) => { $first };
+    (
+        $(name: $name:literal,)?
+        table: $table:literal,
+        $(database: $database:ident,)?
+        link: $link:expr
+        $(, before: [$($before:literal),* $(,)?])?
+        $(,)?
+    ) => {
+        $crate::register_target! {
+            target: $crate::TableTarget {
+                name: $crate::register_target!(@first $($name,)? $table),
+                table: $table,
+                database: $crate::register_target!(@first $($crate::DatabaseKind::$database,)? $crate::DatabaseKind::Cell),
+                link: $link,
+            }
+            $(, before: [$($before),*])?
+        }
+    };
+    (
+        target: $target:expr
+        $(, before: [$($before:literal),* $(,)?])?
+        $(,)?
+    ) => {
+        const _: () = {
+            #[$crate::__private::linkme::distributed_slice($crate::TARGETS)]
+            #[linkme(crate = $crate::__private::linkme)]
+            static REGISTRATION: $crate::Registration = $crate::Registration {
+                target: &$target,
+                before: &[$($($before),*)?],
+                defined_at: $crate::Location {
+                    module: module_path!(),
+                    file: file!(),
+                    line: line!(),
+                },
+            };
+        };
+    };
+}
+
+/// Why the registered targets cannot be used. Each names the registrations
+/// at fault and where they are defined.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RegistryError {
+    #[error("no purge targets are registered: the crate that holds them (purge-plugins) is not linked into this binary")]
+    Empty,
+    #[error("purge target `{name}` is registered twice: at {first} and at {second}")]
+    Duplicate {
+        name: &'static str,
+        first: Location,
+        second: Location,
+    },
+    #[error("purge target `{name}` at {at} must run before `{missing}`, but no target of that name is registered")]
+    UnknownTarget {
+        name: &'static str,
+        at: Location,
+        missing: &'static str,
+    },
+    #[error("purge targets `{name}` at {at} and `{other}` at {other_at} both purge the instance rows of the {database} database")]
+    TwoInstanceTargets {
+        name: &'static str,
+        at: Location,
+        other: &'static str,
+        other_at: Location,
+        database: &'static str,
+    },
+    #[error("purge targets form a cycle in their `before` lists: {}", format_cycle(.0))]
+    Cycle(Vec<(&'static str, Location)>),
+}
+
+fn format_cycle(cycle: &[(&'static str, Location)]) -> String {
+    let mut parts: Vec<String> = cycle
+        .iter()
+        .map(|(name, at)| format!("`{name}` at {at}"))
+        .collect();
+    if let Some((first, _)) = cycle.first() {
+        parts.push(format!("`{first}`"));
+    }
+    parts.join(" runs before ")
+}
+
+/// The validated registry, in execution order.
+#[derive(Debug)]
+pub struct Registry {
+    ordered: Vec<&'static Registration>,
+}
+
+impl Registry {
+    /// Validates and orders the targets linked into this binary.
+    pub fn load() -> Result<Registry, RegistryError> {
+        Registry::from_registrations(TARGETS.iter().collect())
+    }
+
+    /// Validates and orders an explicit set of registrations.
+    pub fn from_registrations(
+        registrations: Vec<&'static Registration>,
+    ) -> Result<Registry, RegistryError> {
+        if registrations.is_empty() {
+            return Err(RegistryError::Empty);
+        }
+        let by_name = index_by_name(&registrations)?;
+        let edges = ordering_edges(&by_name)?;
+        let ordered = topological_order(&by_name, &edges)?;
+        Ok(Registry { ordered })
+    }
+
+    /// The targets in execution order.
+    pub fn iter(&self) -> impl Iterator<Item = &'static Registration> + '_ {
+        self.ordered.iter().copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ordered.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ordered.is_empty()
+    }
+}
+
+type ByName = BTreeMap<&'static str, &'static Registration>;
+/// For each target, the targets that must run after it.
+type Edges = BTreeMap<&'static str, BTreeSet<&'static str>>;
+
+fn index_by_name(registrations: &[&'static Registration]) -> Result<ByName, RegistryError> {
+    let mut by_name = ByName::new();
+    // Sorting by location first makes "first" and "second" in the duplicate
+    // error stable, whatever order the linker chose.
+    let mut sorted = registrations.to_vec();
+    sorted.sort_by_key(|r| (r.defined_at.file, r.defined_at.line, r.name()));
+    for registration in sorted {
+        if let Some(first) = by_name.insert(registration.name(), registration) {
+            return Err(RegistryError::Duplicate {
+                name: registration.name(),
+                first: first.defined_at,
+                second: registration.defined_at,
+            });
+        }
+    }
+    Ok(by_name)
+}
+
+fn ordering_edges(by_name: &ByName) -> Result<Edges, RegistryError> {
+    let mut edges: Edges = by_name
+        .keys()
+        .map(|name| (*name, BTreeSet::new()))
+        .collect();
+    let mut instance_targets = BTreeMap::new();
+    for registration in by_name.values() {
+        if registration.target.link() != Link::Instance {
+            continue;
+        }
+        let database = registration.target.database();
+        if let Some(other) = instance_targets.insert(database, *registration) {
+            return Err(RegistryError::TwoInstanceTargets {
+                name: registration.name(),
+                at: registration.defined_at,
+                other: other.name(),
+                other_at: other.defined_at,
+                database: database.name(),
+            });
+        }
+    }
+    for registration in by_name.values() {
+        let name = registration.name();
+        for &later in registration.before {
+            let Some((&later, _)) = by_name.get_key_value(later) else {
+                return Err(RegistryError::UnknownTarget {
+                    name,
+                    at: registration.defined_at,
+                    missing: later,
+                });
+            };
+            edges.entry(name).or_default().insert(later);
+        }
+        if let Some(root) = instance_targets.get(&registration.target.database()) {
+            if root.name() != name {
+                edges.entry(name).or_default().insert(root.name());
+            }
+        }
+    }
+    Ok(edges)
+}
+
+/// Kahn's algorithm, always taking the alphabetically first ready target, so
+/// the order is the same on every build and every run.
+fn topological_order(
+    by_name: &ByName,
+    edges: &Edges,
+) -> Result<Vec<&'static Registration>, RegistryError> {
+    let mut waiting_on: BTreeMap<&str, usize> = by_name.keys().map(|name| (*name, 0)).collect();
+    for laters in edges.values() {
+        for later in laters {
+            *waiting_on
+                .get_mut(later)
+                .expect("edges only name known targets") += 1;
+        }
+    }
+    let mut ready: BTreeSet<&'static str> = waiting_on
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(name, _)| by_name[name].name())
+        .collect();
+    let mut ordered = Vec::with_capacity(by_name.len());
+    while let Some(name) = ready.pop_first() {
+        ordered.push(by_name[name]);
+        for later in &edges[name] {
+            let n = waiting_on.get_mut(later).expect("known target");
+            *n -= 1;
+            if *n == 0 {
+                ready.insert(later);
+            }
+        }
+    }
+    if ordered.len() < by_name.len() {
+        let stuck: BTreeSet<&'static str> = waiting_on
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(name, _)| by_name[name].name())
+            .collect();
+        return Err(RegistryError::Cycle(find_cycle(by_name, edges, &stuck)));
+    }
+    Ok(ordered)
+}
+
+/// Walks `before` edges among the targets Kahn's algorithm could not place
+/// until a name repeats: every such target has a predecessor that is also
+/// stuck, so the walk (taken backwards) must close a cycle.
+fn find_cycle(
+    by_name: &ByName,
+    edges: &Edges,
+    stuck: &BTreeSet<&'static str>,
+) -> Vec<(&'static str, Location)> {
+    let predecessor = |name: &str| -> &'static str {
+        edges
+            .iter()
+            .find(|(from, laters)| stuck.contains(*from) && laters.contains(name))
+            .map(|(from, _)| *from)
+            .expect("a stuck target has a stuck predecessor")
+    };
+    let mut path: Vec<&'static str> = vec![*stuck.first().expect("cycle has members")];
+    loop {
+        let previous = predecessor(path.last().expect("non-empty"));
+        if let Some(start) = path.iter().position(|name| *name == previous) {
+            let mut cycle: Vec<&'static str> = path[start..].to_vec();
+            cycle.reverse();
+            return cycle
+                .into_iter()
+                .map(|name| (name, by_name[name].defined_at))
+                .collect();
+        }
+        path.push(previous);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::{DatabaseKind, TableTarget};
+
+    fn reg(
+        name: &'static str,
+        link: Link,
+        before: &'static [&'static str],
+    ) -> &'static Registration {
+        let target: &'static TableTarget = Box::leak(Box::new(TableTarget {
+            name,
+            table: name,
+            database: DatabaseKind::Cell,
+            link,
+        }));
+        Box::leak(Box::new(Registration {
+            target,
+            before,
+            defined_at: Location {
+                module: "tests",
+                file: "t.rs",
+                line: name.len() as u32,
+            },
+        }))
+    }
+
+    fn names(registry: &Registry) -> Vec<&'static str> {
+        registry.iter().map(Registration::name).collect()
+    }
+
+    #[test]
+    fn children_run_before_parents_and_instances_last() {
+        let registry = Registry::from_registrations(vec![
+            reg("instances", Link::Instance, &[]),
+            reg("actions", Link::Column("instance_uuid"), &[]),
+            reg("zevents", Link::Column("x"), &["actions"]),
+            reg("faults", Link::Column("instance_uuid"), &[]),
+        ])
+        .unwrap();
+        assert_eq!(
+            names(&registry),
+            ["faults", "zevents", "actions", "instances"]
+        );
+    }
+
+    #[test]
+    fn the_order_does_not_depend_on_registration_order() {
+        let a = reg("a", Link::Column("c"), &[]);
+        let b = reg("b", Link::Column("c"), &["a"]);
+        let i = reg("instances", Link::Instance, &[]);
+        let one = Registry::from_registrations(vec![a, b, i]).unwrap();
+        let two = Registry::from_registrations(vec![i, b, a]).unwrap();
+        assert_eq!(names(&one), names(&two));
+        assert_eq!(names(&one), ["b", "a", "instances"]);
+    }
+
+    #[test]
+    fn an_empty_registry_is_an_error() {
+        assert_eq!(
+            Registry::from_registrations(vec![]).unwrap_err(),
+            RegistryError::Empty
+        );
+    }
+
+    #[test]
+    fn a_duplicate_name_names_both_definitions() {
+        let err = Registry::from_registrations(vec![
+            reg("tags", Link::Column("resource_id"), &[]),
+            reg("tags", Link::Column("resource_id"), &[]),
+        ])
+        .unwrap_err();
+        assert!(matches!(err, RegistryError::Duplicate { name: "tags", .. }));
+        assert!(err.to_string().contains("tests (t.rs:4)"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_before_names_the_target_and_the_missing_name() {
+        let err =
+            Registry::from_registrations(vec![reg("a", Link::Column("c"), &["nope"])]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "purge target `a` at tests (t.rs:1) must run before `nope`, but no target of that name is registered"
+        );
+    }
+
+    #[test]
+    fn a_cycle_is_reported_with_its_members() {
+        let err = Registry::from_registrations(vec![
+            reg("a", Link::Column("c"), &["bb"]),
+            reg("bb", Link::Column("c"), &["ccc"]),
+            reg("ccc", Link::Column("c"), &["a"]),
+            reg("d", Link::Column("c"), &[]),
+        ])
+        .unwrap_err();
+        let RegistryError::Cycle(members) = &err else {
+            panic!("expected a cycle, got {err}");
+        };
+        let mut names: Vec<_> = members.iter().map(|(n, _)| *n).collect();
+        names.sort();
+        assert_eq!(names, ["a", "bb", "ccc"]);
+        assert!(err.to_string().contains("runs before"), "{err}");
+    }
+
+    #[test]
+    fn two_instance_targets_in_one_database_are_refused() {
+        let err = Registry::from_registrations(vec![
+            reg("instances", Link::Instance, &[]),
+            reg("instances2", Link::Instance, &[]),
+        ])
+        .unwrap_err();
+        assert!(matches!(err, RegistryError::TwoInstanceTargets { .. }));
+    }
+}

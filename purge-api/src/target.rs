@@ -1,0 +1,267 @@
+//! What a purge target is: a table, how its rows reach an instance, and how
+//! to count and delete the rows that belong to a batch of instances.
+
+use async_trait::async_trait;
+
+use crate::sql::{Stmt, Tx};
+
+/// Which of Nova's databases a target's table lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DatabaseKind {
+    /// A cell database (`[database]/connection`): instances and their rows.
+    Cell,
+    /// The API database (`[api_database]/connection`): mappings and specs.
+    Api,
+}
+
+impl DatabaseKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            DatabaseKind::Cell => "cell",
+            DatabaseKind::Api => "api",
+        }
+    }
+}
+
+/// The instances being purged in one transaction. Every one of them is
+/// soft-deleted, older than the cutoff and locked by the engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceBatch {
+    /// `instances.id`, the primary key.
+    pub ids: Vec<i64>,
+    /// `instances.uuid`, which every child table links to.
+    pub uuids: Vec<String>,
+}
+
+impl InstanceBatch {
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// How the rows of a target's table belong to an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// The `instances` table itself: the batch's own rows, matched by primary
+    /// key. The target with this link always runs last in its database.
+    Instance,
+    /// Rows whose `column` holds one of the batch's instance uuids.
+    Column(&'static str),
+    /// As [`Link::Column`], but only rows that are themselves soft-deleted
+    /// (`deleted <> 0`). For tables whose live rows are not instance data,
+    /// such as `pci_devices`, which is host inventory.
+    SoftDeletedColumn(&'static str),
+    /// Rows whose `column` points at `parent_key` of rows in `parent_table`
+    /// that belong to the batch through `parent_column` (two hops, as
+    /// `instance_actions_events.action_id` → `instance_actions.id`).
+    Through {
+        column: &'static str,
+        parent_table: &'static str,
+        parent_key: &'static str,
+        parent_column: &'static str,
+    },
+}
+
+impl Link {
+    /// The column of the target's own table that carries the link.
+    pub fn column(&self) -> &'static str {
+        match self {
+            Link::Instance => "id",
+            Link::Column(column) | Link::SoftDeletedColumn(column) => column,
+            Link::Through { column, .. } => column,
+        }
+    }
+
+    /// Other tables the link reads, which must exist for the target to run.
+    pub fn parent_table(&self) -> Option<&'static str> {
+        match self {
+            Link::Through { parent_table, .. } => Some(parent_table),
+            _ => None,
+        }
+    }
+
+    /// A short human description, as `nova-purge targets` prints it.
+    pub fn describe(&self) -> String {
+        match self {
+            Link::Instance => "the instance row itself (instances.id)".to_owned(),
+            Link::Column(column) => format!("{column} = instances.uuid"),
+            Link::SoftDeletedColumn(column) => {
+                format!("{column} = instances.uuid, only rows with deleted <> 0")
+            }
+            Link::Through {
+                column,
+                parent_table,
+                parent_key,
+                parent_column,
+            } => format!("{column} = {parent_table}.{parent_key}, {parent_table}.{parent_column} = instances.uuid"),
+        }
+    }
+
+    /// Appends the predicate that selects a batch's rows under this link
+    /// (the part after `WHERE`).
+    pub fn push_predicate(&self, stmt: &mut Stmt, batch: &InstanceBatch) {
+        match self {
+            Link::Instance => {
+                // Re-checking `deleted` costs nothing and makes it impossible
+                // for this statement to remove a live instance.
+                stmt.ident("id")
+                    .in_int(&batch.ids)
+                    .push(" AND ")
+                    .ident("deleted")
+                    .push(" <> 0");
+            }
+            Link::Column(column) => {
+                stmt.ident(column).in_text(&batch.uuids);
+            }
+            Link::SoftDeletedColumn(column) => {
+                stmt.ident(column)
+                    .in_text(&batch.uuids)
+                    .push(" AND ")
+                    .ident("deleted")
+                    .push(" <> 0");
+            }
+            Link::Through {
+                column,
+                parent_table,
+                parent_key,
+                parent_column,
+            } => {
+                stmt.ident(column)
+                    .push(" IN (SELECT ")
+                    .ident(parent_key)
+                    .push(" FROM ")
+                    .ident(parent_table)
+                    .push(" WHERE ")
+                    .ident(parent_column)
+                    .in_text(&batch.uuids)
+                    .push(")");
+            }
+        }
+    }
+}
+
+/// One table whose rows belong to instances and must go with them.
+///
+/// Implementations register themselves with [`crate::register_target!`]. The
+/// default `count` and `delete` derive their SQL from [`PurgeTarget::link`];
+/// a target whose rows cannot be described by a [`Link`] overrides both, and
+/// must keep them selecting exactly the same rows: the dry run reports what
+/// `count` returns as what the real run will delete.
+#[async_trait]
+pub trait PurgeTarget: Send + Sync + 'static {
+    /// Unique name, used for ordering (`before`) and in reports.
+    fn name(&self) -> &'static str;
+
+    /// The table the rows are deleted from.
+    fn table(&self) -> &'static str;
+
+    /// The database the table lives in.
+    fn database(&self) -> DatabaseKind {
+        DatabaseKind::Cell
+    }
+
+    /// How the table's rows reach an instance.
+    fn link(&self) -> Link;
+
+    /// Counts the rows that [`PurgeTarget::delete`] would remove for `batch`.
+    async fn count(&self, tx: &mut Tx, batch: &InstanceBatch) -> Result<u64, sqlx::Error> {
+        let mut stmt = tx.stmt();
+        stmt.push("SELECT COUNT(*) FROM ")
+            .ident(self.table())
+            .push(" WHERE ");
+        self.link().push_predicate(&mut stmt, batch);
+        tx.fetch_count(&stmt).await
+    }
+
+    /// Deletes the rows that belong to `batch`, inside the engine's
+    /// transaction, and returns how many went.
+    async fn delete(&self, tx: &mut Tx, batch: &InstanceBatch) -> Result<u64, sqlx::Error> {
+        let mut stmt = tx.stmt();
+        stmt.push("DELETE FROM ")
+            .ident(self.table())
+            .push(" WHERE ");
+        self.link().push_predicate(&mut stmt, batch);
+        tx.execute(&stmt).await
+    }
+}
+
+/// A target fully described by its table and link: what
+/// [`crate::register_target!`] builds from a declaration.
+#[derive(Debug)]
+pub struct TableTarget {
+    pub name: &'static str,
+    pub table: &'static str,
+    pub database: DatabaseKind,
+    pub link: Link,
+}
+
+impl PurgeTarget for TableTarget {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn table(&self) -> &'static str {
+        self.table
+    }
+
+    fn database(&self) -> DatabaseKind {
+        self.database
+    }
+
+    fn link(&self) -> Link {
+        self.link
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::Backend;
+
+    fn batch() -> InstanceBatch {
+        InstanceBatch {
+            ids: vec![7, 9],
+            uuids: vec!["u7".into(), "u9".into()],
+        }
+    }
+
+    fn predicate(link: Link, backend: Backend) -> String {
+        let mut stmt = Stmt::new(backend);
+        link.push_predicate(&mut stmt, &batch());
+        stmt.sql().to_owned()
+    }
+
+    #[test]
+    fn the_instance_link_matches_by_primary_key_and_never_a_live_row() {
+        assert_eq!(
+            predicate(Link::Instance, Backend::MySql),
+            "`id` IN (?, ?) AND `deleted` <> 0"
+        );
+    }
+
+    #[test]
+    fn soft_deleted_links_only_match_rows_deleted_themselves() {
+        assert_eq!(
+            predicate(Link::SoftDeletedColumn("instance_uuid"), Backend::Postgres),
+            r#""instance_uuid" = ANY($1) AND "deleted" <> 0"#
+        );
+    }
+
+    #[test]
+    fn a_two_hop_link_selects_through_the_parent_table() {
+        let link = Link::Through {
+            column: "action_id",
+            parent_table: "instance_actions",
+            parent_key: "id",
+            parent_column: "instance_uuid",
+        };
+        assert_eq!(
+            predicate(link, Backend::Sqlite),
+            r#""action_id" IN (SELECT "id" FROM "instance_actions" WHERE "instance_uuid" IN (?, ?))"#
+        );
+    }
+}

@@ -1,0 +1,374 @@
+//! The purge itself: candidates found by keyset over `instances.id`, then
+//! one transaction per batch that locks the batch's instance rows, deletes
+//! their rows target by target in registry order, deletes the instances and
+//! commits. Killed at any point, each instance is either whole or gone, and
+//! a rerun carries on from what is left.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use chrono::{NaiveDateTime, Utc};
+use purge_api::{Db, InstanceBatch, Registration, Tx};
+use tracing::{debug, info, warn};
+
+use crate::error::{is_foreign_key_violation, Failure};
+use crate::plan::Plan;
+use crate::report::{Report, SkippedInstance, SkippedTargetReport};
+
+/// Largest accepted `--batch-size`: two lists of this many parameters stay
+/// well under SQLite's 32766 bound parameters per statement.
+pub const MAX_BATCH_SIZE: usize = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct PurgeOptions {
+    pub older_than_days: u32,
+    /// Instances deleted before this moment (naive UTC, as Nova stores it).
+    pub cutoff: NaiveDateTime,
+    pub dry_run: bool,
+    /// At most this many instances purged in this run.
+    pub max_number: Option<u64>,
+    pub batch_size: usize,
+}
+
+/// A candidate instance: its primary key and uuid.
+#[derive(Debug, Clone)]
+struct Candidate {
+    id: i64,
+    uuid: String,
+}
+
+/// What one batch transaction did.
+#[derive(Debug, Default)]
+struct BatchOutcome {
+    instances: u64,
+    rows: Vec<(&'static str, u64)>,
+    skipped: Vec<SkippedInstance>,
+}
+
+/// Purges one database according to `plan`.
+pub struct Engine<'a> {
+    db: &'a Db,
+    plan: &'a Plan,
+    options: &'a PurgeOptions,
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(db: &'a Db, plan: &'a Plan, options: &'a PurgeOptions) -> Self {
+        Engine { db, plan, options }
+    }
+
+    /// Runs the whole purge and returns its report. On a database error the
+    /// batch in flight is rolled back; earlier batches stay committed.
+    pub async fn run(&self, database: String) -> Result<Report, Failure> {
+        let started = Instant::now();
+        let mut report = self.empty_report(database);
+        let mut after_id = 0;
+        loop {
+            let remaining = self
+                .options
+                .max_number
+                .map_or(u64::MAX, |max| max.saturating_sub(report.instances));
+            if remaining == 0 {
+                report.more_remaining = !self.candidates(after_id, 1).await?.is_empty();
+                break;
+            }
+            let limit = usize::try_from(remaining).map_or(self.options.batch_size, |remaining| {
+                remaining.min(self.options.batch_size)
+            });
+            let candidates = self.candidates(after_id, limit).await?;
+            let Some(last) = candidates.last() else { break };
+            after_id = last.id;
+            let batch_started = Instant::now();
+            let outcome = self.purge_batch(&candidates).await?;
+            let batch_ms = elapsed_ms(batch_started);
+            info!(
+                batch = report.batches + 1,
+                instances = outcome.instances,
+                skipped = outcome.skipped.len(),
+                ms = batch_ms,
+                dry_run = self.options.dry_run,
+                "batch done"
+            );
+            report.batches += 1;
+            report.max_batch_ms = report.max_batch_ms.max(batch_ms);
+            report.instances += outcome.instances;
+            for (table, rows) in outcome.rows {
+                *report.tables.entry(table.to_owned()).or_default() += rows;
+            }
+            report.skipped_instances.extend(outcome.skipped);
+        }
+        report.elapsed_ms = elapsed_ms(started);
+        Ok(report)
+    }
+
+    fn empty_report(&self, database: String) -> Report {
+        let mut table_order = Vec::new();
+        for registration in &self.plan.active {
+            let table = registration.target.table().to_owned();
+            if !table_order.contains(&table) {
+                table_order.push(table);
+            }
+        }
+        Report {
+            dry_run: self.options.dry_run,
+            database,
+            older_than_days: self.options.older_than_days,
+            cutoff: self
+                .options
+                .cutoff
+                .and_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            instances: 0,
+            tables: table_order.iter().map(|t| (t.clone(), 0)).collect(),
+            skipped_instances: Vec::new(),
+            skipped_targets: self
+                .plan
+                .skipped_targets
+                .iter()
+                .map(|s| s.table.to_owned())
+                .collect(),
+            skipped_target_details: self
+                .plan
+                .skipped_targets
+                .iter()
+                .map(|s| SkippedTargetReport {
+                    name: s.name.to_owned(),
+                    table: s.table.to_owned(),
+                    reason: s.reason.clone(),
+                })
+                .collect(),
+            more_remaining: false,
+            batches: 0,
+            elapsed_ms: 0,
+            max_batch_ms: 0,
+            table_order,
+        }
+    }
+
+    /// The next candidates after `after_id`, in primary-key order. Read
+    /// without locks: the batch transaction re-checks them under lock.
+    async fn candidates(&self, after_id: i64, limit: usize) -> Result<Vec<Candidate>, Failure> {
+        let fail = |e| Failure::database("cannot read candidate instances", e);
+        let mut tx = self.db.begin_read().await.map_err(fail)?;
+        let mut stmt = tx.stmt();
+        stmt.push("SELECT ")
+            .ident("id")
+            .push(", ")
+            .ident("uuid")
+            .push(" FROM ")
+            .ident("instances")
+            .push(" WHERE ");
+        self.push_candidate_predicate(&mut stmt);
+        stmt.push(" AND ")
+            .ident("id")
+            .push(" > ")
+            .bind_int(after_id)
+            .push(" ORDER BY ")
+            .ident("id")
+            .push(" LIMIT ")
+            .bind_int(i64::try_from(limit).unwrap_or(i64::MAX));
+        let rows = tx.fetch_all(&stmt).await.map_err(fail)?;
+        tx.rollback().await.map_err(fail)?;
+        Ok(rows.into_iter().filter_map(candidate_from_row).collect())
+    }
+
+    /// `deleted <> 0 AND deleted_at < cutoff`: soft-deleted (NULL counts as
+    /// live, as `<>` is never true for it) and old enough. Never by vm_state.
+    fn push_candidate_predicate(&self, stmt: &mut purge_api::Stmt) {
+        stmt.ident("deleted")
+            .push(" <> 0 AND ")
+            .ident("deleted_at")
+            .push(" < ")
+            .bind_time(self.options.cutoff);
+    }
+
+    /// Purges one batch; when the database refuses it for a foreign key the
+    /// schema did not reveal, purges its instances one by one so that only
+    /// the instance at fault is skipped.
+    async fn purge_batch(&self, candidates: &[Candidate]) -> Result<BatchOutcome, Failure> {
+        let fail = |e| Failure::database("purge batch failed and was rolled back", e);
+        match self.try_batch(candidates).await {
+            Ok(outcome) => Ok(outcome),
+            Err(e) if is_foreign_key_violation(&e) && candidates.len() > 1 => {
+                warn!(error = %e, "batch refused by a foreign key; retrying its instances one by one");
+                let mut total = BatchOutcome::default();
+                for candidate in candidates {
+                    let one = std::slice::from_ref(candidate);
+                    match self.try_batch(one).await {
+                        Ok(outcome) => {
+                            total.instances += outcome.instances;
+                            total.rows.extend(outcome.rows);
+                            total.skipped.extend(outcome.skipped);
+                        }
+                        Err(e) if is_foreign_key_violation(&e) => {
+                            total.skipped.push(fk_skip(candidate, &e));
+                        }
+                        Err(e) => return Err(fail(e)),
+                    }
+                }
+                Ok(total)
+            }
+            Err(e) if is_foreign_key_violation(&e) => Ok(BatchOutcome {
+                skipped: vec![fk_skip(&candidates[0], &e)],
+                ..BatchOutcome::default()
+            }),
+            Err(e) => Err(fail(e)),
+        }
+    }
+
+    async fn try_batch(&self, candidates: &[Candidate]) -> Result<BatchOutcome, sqlx::Error> {
+        let dry_run = self.options.dry_run;
+        let mut tx = if dry_run {
+            self.db.begin_read().await?
+        } else {
+            self.db.begin_write().await?
+        };
+        let locked = self.lock_instances(&mut tx, candidates).await?;
+        let blocked = self.blocked(&mut tx, &locked).await?;
+        let batch = InstanceBatch {
+            ids: locked
+                .iter()
+                .filter(|c| !blocked.contains_key(&c.uuid))
+                .map(|c| c.id)
+                .collect(),
+            uuids: locked
+                .iter()
+                .filter(|c| !blocked.contains_key(&c.uuid))
+                .map(|c| c.uuid.clone())
+                .collect(),
+        };
+        let mut outcome = BatchOutcome {
+            instances: batch.len() as u64,
+            skipped: blocked_report(blocked),
+            rows: Vec::with_capacity(self.plan.active.len()),
+        };
+        if !batch.is_empty() {
+            for registration in &self.plan.active {
+                let rows = self.apply(registration, &mut tx, &batch).await?;
+                outcome.rows.push((registration.target.table(), rows));
+            }
+        }
+        if dry_run {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn apply(
+        &self,
+        registration: &Registration,
+        tx: &mut Tx,
+        batch: &InstanceBatch,
+    ) -> Result<u64, sqlx::Error> {
+        let target = registration.target;
+        let rows = if self.options.dry_run {
+            target.count(tx, batch).await?
+        } else {
+            target.delete(tx, batch).await?
+        };
+        debug!(target = target.name(), rows, "target applied");
+        Ok(rows)
+    }
+
+    /// Re-reads the candidates inside the batch transaction, still
+    /// soft-deleted and old enough, and in a real run locks their rows
+    /// (`FOR UPDATE`; SQLite's `BEGIN IMMEDIATE` already holds the write
+    /// lock). A concurrent insert of a child row then waits for the commit
+    /// and fails on the vanished parent, instead of leaving an orphan.
+    async fn lock_instances(
+        &self,
+        tx: &mut Tx,
+        candidates: &[Candidate],
+    ) -> Result<Vec<Candidate>, sqlx::Error> {
+        let ids: Vec<i64> = candidates.iter().map(|c| c.id).collect();
+        let mut stmt = tx.stmt();
+        stmt.push("SELECT ")
+            .ident("id")
+            .push(", ")
+            .ident("uuid")
+            .push(" FROM ")
+            .ident("instances")
+            .push(" WHERE ")
+            .ident("id")
+            .in_int(&ids)
+            .push(" AND ");
+        self.push_candidate_predicate(&mut stmt);
+        stmt.push(" ORDER BY ").ident("id");
+        if !self.options.dry_run && tx.backend() != purge_api::Backend::Sqlite {
+            stmt.push(" FOR UPDATE");
+        }
+        let rows = tx.fetch_all(&stmt).await?;
+        Ok(rows.into_iter().filter_map(candidate_from_row).collect())
+    }
+
+    /// The batch's instances still referenced from tables no target covers,
+    /// each with the `table.column`s that hold it.
+    async fn blocked(
+        &self,
+        tx: &mut Tx,
+        locked: &[Candidate],
+    ) -> Result<BTreeMap<String, BTreeSet<String>>, sqlx::Error> {
+        let mut blocked: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        if self.plan.blockers.is_empty() || locked.is_empty() {
+            return Ok(blocked);
+        }
+        let batch = InstanceBatch {
+            ids: locked.iter().map(|c| c.id).collect(),
+            uuids: locked.iter().map(|c| c.uuid.clone()).collect(),
+        };
+        for blocker in &self.plan.blockers {
+            for uuid in blocker.referenced(tx, &batch).await? {
+                blocked.entry(uuid).or_default().insert(blocker.source());
+            }
+        }
+        Ok(blocked)
+    }
+}
+
+fn blocked_report(blocked: BTreeMap<String, BTreeSet<String>>) -> Vec<SkippedInstance> {
+    blocked
+        .into_iter()
+        .map(|(uuid, sources)| {
+            let sources: Vec<String> = sources.into_iter().collect();
+            SkippedInstance {
+                uuid,
+                reason: format!(
+                    "still referenced by {}, which no purge target covers (see docs/adding-a-target.md)",
+                    sources.join(", ")
+                ),
+            }
+        })
+        .collect()
+}
+
+fn fk_skip(candidate: &Candidate, err: &sqlx::Error) -> SkippedInstance {
+    SkippedInstance {
+        uuid: candidate.uuid.clone(),
+        reason: format!(
+            "the database refused the delete: {}",
+            crate::error::describe_sqlx(err)
+        ),
+    }
+}
+
+fn candidate_from_row(row: Vec<purge_api::Value>) -> Option<Candidate> {
+    let mut values = row.into_iter();
+    let id = values.next()?.as_i64()?;
+    let uuid = values.next()?.to_text()?;
+    Some(Candidate { id, uuid })
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The cutoff for `older_than_days`, whole seconds, naive UTC. `None` when it
+/// falls outside what the databases can store.
+pub fn cutoff_for(older_than_days: u32) -> Option<NaiveDateTime> {
+    let now = Utc::now().naive_utc();
+    let cutoff = now.checked_sub_signed(chrono::Duration::try_days(older_than_days.into())?)?;
+    use chrono::Timelike;
+    cutoff.with_nanosecond(0)
+}

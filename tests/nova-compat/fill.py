@@ -1,0 +1,389 @@
+#!/usr/bin/env python3
+"""Fill a freshly synced Nova 34.0.0 cell + API database with test instances.
+
+Run with the Python of the venv made by venv.sh:
+
+    $VENV/bin/python fill.py --config-file nova.conf [--config-file more.conf]
+
+The rows are written through Nova's own DB API (nova.db.main.api) and
+versioned objects, so they look exactly like what a real deployment holds.
+Only what Nova 34 has no API for (legacy fixed_ips / consoles, the age of the
+deletions, leftovers of older releases) is written with plain SQL.
+
+--archivable leaves out the rows that make Nova's own
+`nova-manage db archive_deleted_rows` fail on MariaDB (legacy consoles and
+fixed_ips rows, a dangling share_mapping) and the instances that carry them.
+
+Prints a JSON summary on stdout (see README.md). Run it once per fresh
+database pair: instance uuids are fixed, so a second run fails on duplicates.
+"""
+
+import datetime
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+
+# Nova's imports pull in eventlet, which warns about its own deprecation.
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+import sqlalchemy as sa  # noqa: E402
+
+from nova import config  # noqa: E402
+from nova import context as nova_context  # noqa: E402
+from nova.db.api import api as api_db  # noqa: E402
+from nova.db.main import api as db  # noqa: E402
+from nova import objects  # noqa: E402
+from oslo_utils import timeutils  # noqa: E402
+
+NS = uuid.uuid5(uuid.NAMESPACE_URL, "nova-purge:test")
+PROJECT = "7d9a0d6c-0000-4000-8000-70726f6a6563"
+USER = "7d9a0d6c-0000-4000-8000-757365720000"
+OLD_DAYS, YOUNG_DAYS = 200, 10
+
+# label -> (destroy it?, age of deleted_at in days or None)
+INSTANCES = {
+    **{f"old_deleted_{n}": (True, OLD_DAYS) for n in range(1, 5)},
+    "young_deleted": (True, YOUNG_DAYS),
+    "live_1": (False, None),
+    "live_2": (False, None),
+    # Nova's restorable "soft delete": vm_state only, deleted stays 0. Its
+    # deleted_at is made old on purpose: a purge must still leave it alone.
+    "soft_deleted": (False, OLD_DAYS),
+    "blocked_fixed_ip": (True, OLD_DAYS),
+    # Compute normally deletes an instance's share_mapping rows before
+    # destroying it; when unmounting fails it leaves them dangling.
+    "blocked_share_mapping": (True, OLD_DAYS),
+}
+BLOCKED = ["blocked_fixed_ip", "blocked_share_mapping"]
+LATE_ACTION = "old_deleted_1"    # action + event recorded after destroy
+PCI = "old_deleted_2"            # one soft-deleted + one live pci_devices row
+CONSOLE = "old_deleted_3"        # legacy consoles row (+ console_pools parent)
+LEFTOVERS = "old_deleted_4"      # stray build_request, old tag + console token
+GROUP_MEMBERS = ["old_deleted_1", "young_deleted", "live_1"]
+
+# Cell tables that instance_destroy soft-deletes, and their link column.
+SOFT_DELETED_WITH_INSTANCE = {
+    "security_group_instance_association": "instance_uuid",
+    "instance_info_caches": "instance_uuid",
+    "instance_metadata": "instance_uuid",
+    "instance_faults": "instance_uuid",
+    "instance_extra": "instance_uuid",
+    "instance_system_metadata": "instance_uuid",
+    "block_device_mapping": "instance_uuid",
+    "migrations": "instance_uuid",
+    "virtual_interfaces": "instance_uuid",
+    "instance_id_mappings": "uuid",
+}
+
+
+def uid(label):
+    return str(uuid.uuid5(NS, label))
+
+
+def mac(label):
+    h = hashlib.sha256(label.encode()).hexdigest()
+    return "fa:16:3e:%s:%s:%s" % (h[0:2], h[2:4], h[4:6])
+
+
+def setup(argv):
+    """Initialise CONF and both DB APIs the way nova-manage does."""
+    # Overlay (read last, so it wins): no message bus here, and objects that
+    # emit notifications (InstanceGroup) must not try to reach one.
+    fd, overlay = tempfile.mkstemp(prefix="nova-fill-", suffix=".conf")
+    with os.fdopen(fd, "w") as f:
+        f.write("[DEFAULT]\ntransport_url = fake:/\n"
+                "[oslo_messaging_notifications]\ndriver = noop\n"
+                "[notifications]\nnotification_format = unversioned\n")
+    try:
+        # parse_args reads the config, inits rpc and calls
+        # nova.db.main.api.configure / nova.db.api.api.configure.
+        config.parse_args([argv[0]] + argv[1:] + ["--config-file", overlay])
+    finally:
+        os.unlink(overlay)
+    objects.register_all()
+    # Admin like get_admin_context(), but scoped to a project the way
+    # nova-api's requests are (the 'default' security group gets its owner).
+    return nova_context.RequestContext(user_id=USER, project_id=PROJECT,
+                                       is_admin=True)
+
+
+def full_set(ctx, label, sg_id, now):
+    """One instance plus a row in every table Nova links to an instance."""
+    u = uid(label)
+    db.instance_create(ctx, {
+        "uuid": u, "project_id": PROJECT, "user_id": USER,
+        "display_name": label, "hostname": label.replace("_", "-"),
+        "host": "cmp1", "node": "cmp1.example", "launched_on": "cmp1",
+        "vm_state": "active", "power_state": 1, "image_ref": uid("image"),
+        "memory_mb": 512, "vcpus": 1, "root_gb": 1, "ephemeral_gb": 0,
+        "instance_type_id": 1, "launched_at": now, "availability_zone": "nova",
+    })  # also creates instance_info_caches, instance_extra and, through
+    # ec2_instance_create, the instance_id_mappings row
+    # Two keys then a replace: Nova soft-deletes the dropped key, so even a
+    # live instance has a metadata row with deleted <> 0.
+    db.instance_metadata_update(ctx, u, {"role": "web", "tier": "1"}, False)
+    db.instance_metadata_update(ctx, u, {"role": "web"}, True)
+    db.instance_system_metadata_update(
+        ctx, u, {"image_base_image_ref": uid("image"),
+                 "owner_user_name": "demo"}, False)
+    db.instance_info_cache_update(ctx, u, {"network_info": "[]"})
+    db.instance_extra_update_by_uuid(
+        ctx, u, {"flavor": '{"cur": null, "old": null, "new": null}'})
+    db.instance_add_security_group(ctx, u, sg_id)
+    db.block_device_mapping_create(ctx, {
+        "uuid": uid(label + "/bdm0"), "instance_uuid": u,
+        "source_type": "image", "destination_type": "local",
+        "image_id": uid("image"), "boot_index": 0, "device_name": "/dev/vda",
+        "device_type": "disk", "delete_on_termination": True}, legacy=False)
+    db.block_device_mapping_create(ctx, {
+        "uuid": uid(label + "/bdm1"), "instance_uuid": u,
+        "source_type": "volume", "destination_type": "volume",
+        "volume_id": uid(label + "/vol"), "boot_index": None,
+        "device_name": "/dev/vdb", "connection_info": "{}",
+        "delete_on_termination": False}, legacy=False)
+    db.instance_fault_create(ctx, {
+        "instance_uuid": u, "code": 500, "message": "test fault",
+        "details": "Traceback: none", "host": "cmp1"})
+    record_action(ctx, u, "create", "compute__do_build_and_run_instance", now)
+    db.migration_create(ctx, {
+        "uuid": uid(label + "/migration"), "instance_uuid": u,
+        "source_compute": "cmp1", "dest_compute": "cmp2",
+        "source_node": "cmp1.example", "dest_node": "cmp2.example",
+        "dest_host": "192.0.2.2", "status": "confirmed",
+        "migration_type": "resize", "old_instance_type_id": 1,
+        "new_instance_type_id": 2, "hidden": False, "cross_cell_move": False,
+        "user_id": USER, "project_id": PROJECT})
+    db.virtual_interface_create(ctx, {
+        "uuid": uid(label + "/vif"), "instance_uuid": u,
+        "address": mac(label), "tag": "nic0"})
+    db.instance_tag_set(ctx, u, ["purge-test", label.split("_")[0]])
+    db.instance_tag_add(ctx, u, "extra")
+    # What compute's share attach writes (Manila shares, share_mapping table).
+    share = objects.ShareMapping(
+        ctx, uuid=uid(label + "/share-map"), instance_uuid=u,
+        share_id=uid(label + "/share"), status="active", tag="share0",
+        export_location="192.0.2.9:/export/" + label, share_proto="NFS")
+    share.create()
+    db.console_auth_token_create(ctx, {
+        "instance_uuid": u, "console_type": "novnc", "host": "cmp1",
+        "port": 5900, "token_hash": hashlib.sha256(label.encode()).hexdigest(),
+        "expires": int(time.time()) + 600,
+        "access_url_base": "http://192.0.2.1:6080/vnc_auto.html"})
+    return u, share
+
+
+def record_action(ctx, u, action, event, now):
+    req = "req-" + uid(u + action + event)
+    db.action_start(ctx, {
+        "instance_uuid": u, "request_id": req, "action": action,
+        "user_id": USER, "project_id": PROJECT, "start_time": now})
+    ev = {"instance_uuid": u, "request_id": req, "event": event,
+          "host": "cmp1", "start_time": now}
+    db.action_event_start(ctx, dict(ev))
+    db.action_event_finish(ctx, dict(ev, finish_time=now, result="Success"))
+    return req
+
+
+def table(conn, name):
+    return sa.Table(name, sa.MetaData(), autoload_with=conn)
+
+
+def insert(conn, name, values):
+    """Plain INSERT into a table Nova 34 has no model for; returns the id."""
+    res = conn.execute(table(conn, name).insert().values(**values))
+    return res.inserted_primary_key[0] if res.inserted_primary_key else None
+
+
+def add_pci_devices(ctx, uuids):
+    """PCI inventory of one compute node: a device allocated to a live
+    instance, and for PCI both a removed (soft-deleted) device and a live
+    one whose allocation still names the instance (Nova bug 1899541)."""
+    node = db.compute_node_create(ctx, {
+        "uuid": uid("cmp1"), "host": "cmp1",
+        "hypervisor_hostname": "cmp1.example", "vcpus": 8, "memory_mb": 8192,
+        "local_gb": 100, "vcpus_used": 0, "memory_mb_used": 0,
+        "local_gb_used": 0, "hypervisor_type": "QEMU",
+        "hypervisor_version": 8002000, "cpu_info": "{}"})
+
+    def pci(addr, inst):
+        return db.pci_device_update(ctx, node["id"], addr, {
+            "compute_node_id": node["id"], "address": addr,
+            "uuid": uid("pci/" + addr), "vendor_id": "8086",
+            "product_id": "154d", "dev_type": "type-PF",
+            "dev_id": "pci_" + addr.replace(":", "_").replace(".", "_"),
+            "label": "label_8086_154d", "status": "allocated",
+            "instance_uuid": inst, "numa_node": 0, "extra_info": "{}"})["id"]
+
+    pci("0000:81:00.0", uuids["live_1"])
+    gone = pci("0000:81:00.1", uuids[PCI])
+    db.pci_device_destroy(ctx, node["id"], "0000:81:00.1")  # soft delete
+    return {"instance": PCI, "compute_node_id": node["id"],
+            "deleted_device_id": gone,
+            "live_device_id": pci("0000:81:00.2", uuids[PCI])}
+
+
+def destroy(ctx, label, u, share, now):
+    """What compute does on delete: record it, drop the share mapping
+    (unmount + deny_share), mark the instance, destroy it."""
+    record_action(ctx, u, "delete", "compute_terminate_instance", now)
+    if label != "blocked_share_mapping":
+        share.delete()
+    db.instance_update(ctx, u, {"vm_state": "deleted", "task_state": None,
+                                "power_state": 0, "terminated_at": now})
+    db.instance_destroy(ctx, u)
+
+
+def age(conn, u, when, destroyed):
+    """Move a deletion back in time: the instance and the rows destroy
+    soft-deleted with it, as if all of it had happened then."""
+    conn.execute(sa.text(
+        "UPDATE instances SET deleted_at = :t, terminated_at = :t, "
+        "updated_at = :t, created_at = :c, launched_at = :c WHERE uuid = :u"),
+        {"t": when, "c": when - datetime.timedelta(days=30), "u": u})
+    if destroyed:
+        for t, col in SOFT_DELETED_WITH_INSTANCE.items():
+            conn.execute(sa.text(f"UPDATE {t} SET deleted_at = :t "
+                                 f"WHERE {col} = :u AND deleted <> 0"),
+                         {"t": when, "u": u})
+
+
+def add_legacy_rows(conn, uuids, when):
+    """Tables whose models Nova removed (REMOVED_TABLES) but which still
+    exist with their FK to instances.uuid: plain SQL."""
+    # nova-network fixed IP still allocated to a deleted instance;
+    # network_id / virtual_interface_id are plain columns, not FKs.
+    net = insert(conn, "networks", {
+        "created_at": when, "deleted": 0, "uuid": uid("net"),
+        "label": "legacy-net", "cidr": "192.0.2.0/24",
+        "netmask": "255.255.255.0", "bridge": "br100",
+        "gateway": "192.0.2.1", "project_id": PROJECT})
+    vif = conn.execute(sa.text(
+        "SELECT id FROM virtual_interfaces WHERE instance_uuid = :u"),
+        {"u": uuids["blocked_fixed_ip"]}).scalar_one()
+    fixed_ip = insert(conn, "fixed_ips", {
+        "created_at": when, "deleted": 0, "address": "192.0.2.10",
+        "network_id": net, "allocated": True, "leased": True,
+        "reserved": False, "virtual_interface_id": vif, "host": "cmp1",
+        "instance_uuid": uuids["blocked_fixed_ip"]})
+    # XenAPI-era console and its pool.
+    pool = insert(conn, "console_pools", {
+        "created_at": when, "deleted": 0, "address": "192.0.2.3",
+        "username": "console", "password": "not-a-secret",
+        "console_type": "novnc", "public_hostname": "console.example",
+        "host": "cons1", "compute_host": "cmp1"})
+    console = insert(conn, "consoles", {
+        "created_at": when, "deleted": 0, "instance_name": CONSOLE,
+        "password": "not-a-secret", "port": 5901, "pool_id": pool,
+        "instance_uuid": uuids[CONSOLE]})
+    return ({"instance": "blocked_fixed_ip", "fixed_ip_id": fixed_ip,
+             "network_id": net},
+            {"instance": CONSOLE, "console_id": console, "pool_id": pool})
+
+
+def add_leftovers(conn, u, when):
+    """Rows an older release left behind: Nova 34's destroy hard-deletes
+    tags and console tokens, earlier releases did not."""
+    insert(conn, "tags", {"resource_id": u, "tag": "left-over"})
+    insert(conn, "console_auth_tokens", {
+        "created_at": when, "token_hash": "left-over-" + LEFTOVERS,
+        "console_type": "novnc", "host": "cmp1", "port": 5900,
+        "instance_uuid": u, "expires": int(time.time()) - OLD_DAYS * 86400})
+
+
+def fill_api_db(ctx, uuids):
+    """The cell, a mapping + request spec per instance, a stray build
+    request and a server group, all through Nova's objects."""
+    cell = objects.CellMapping(
+        ctx, uuid=uid("cell1"), name="cell1", transport_url="fake:/",
+        database_connection=config.CONF.database.connection, disabled=False)
+    cell.create()
+    for label, u in uuids.items():
+        objects.InstanceMapping(
+            ctx, instance_uuid=u, cell_mapping=cell, project_id=PROJECT,
+            user_id=USER,
+            # set by nova-api on delete and on soft delete
+            queued_for_delete=INSTANCES[label][0] or label == "soft_deleted",
+        ).create()
+        objects.RequestSpec(
+            ctx, instance_uuid=u, project_id=PROJECT, user_id=USER,
+            num_instances=1, availability_zone="nova", is_bfv=False).create()
+    objects.BuildRequest(
+        ctx, instance_uuid=uuids[LEFTOVERS], project_id=PROJECT,
+        instance=objects.Instance(ctx, uuid=uuids[LEFTOVERS],
+                                  project_id=PROJECT, user_id=USER),
+        block_device_mappings=objects.BlockDeviceMappingList(objects=[]),
+        tags=objects.TagList(objects=[])).create()
+    group = objects.InstanceGroup(
+        ctx, uuid=uid("server-group"), name="purge-test", project_id=PROJECT,
+        user_id=USER, policy="anti-affinity",
+        members=[uuids[m] for m in GROUP_MEMBERS])
+    group.create()
+    return {"build_request": {"instance": LEFTOVERS},
+            "cell_mapping": {"uuid": cell.uuid, "name": cell.name},
+            "instance_group": {"uuid": group.uuid, "members": GROUP_MEMBERS}}
+
+
+def main(argv):
+    archivable = "--archivable" in argv
+    if archivable:  # ours, not an oslo.config option
+        argv = [a for a in argv if a != "--archivable"]
+        for label in BLOCKED:
+            del INSTANCES[label]
+    ctx = setup(argv)
+    engine = db.get_engine()
+    now = timeutils.utcnow().replace(microsecond=0)
+    ago = {d: now - datetime.timedelta(days=d) for d in (OLD_DAYS, YOUNG_DAYS)}
+
+    sg = db.security_group_create(ctx, {
+        "name": "purge-test", "description": "shared, never purged",
+        "project_id": PROJECT, "user_id": USER})
+    uuids, shares = {}, {}
+    for label in INSTANCES:
+        uuids[label], shares[label] = full_set(ctx, label, sg["id"], now)
+    extras = {"security_group_id": sg["id"], "pci": add_pci_devices(ctx, uuids)}
+
+    for label, (gone, _) in INSTANCES.items():
+        if gone:
+            destroy(ctx, label, uuids[label], shares[label], now)
+    db.instance_update(ctx, uuids["soft_deleted"],
+                       {"vm_state": "soft-delete", "task_state": None})
+    # Nova still records events for an instance after it is gone.
+    extras["late_action"] = {"instance": LATE_ACTION, "request_id": record_action(
+        ctx, uuids[LATE_ACTION], "delete", "compute_terminate_instance", now)}
+
+    with engine.begin() as conn:
+        for label, (gone, days) in INSTANCES.items():
+            if days is not None:
+                age(conn, uuids[label], ago[days], gone)
+        if not archivable:
+            extras["fixed_ip"], extras["console"] = add_legacy_rows(
+                conn, uuids, ago[OLD_DAYS])
+        add_leftovers(conn, uuids[LEFTOVERS], ago[OLD_DAYS])
+        extras["leftover_tag_and_token"] = {"instance": LEFTOVERS}
+    extras.update(fill_api_db(ctx, uuids))
+
+    json.dump({
+        "nova_version": "34.0.0",
+        "archivable": archivable,
+        "backend": engine.dialect.name,
+        "api_backend": api_db.get_engine().dialect.name,
+        "now": now.isoformat(),
+        "deleted_at": {"old": ago[OLD_DAYS].isoformat(),
+                       "young": ago[YOUNG_DAYS].isoformat()},
+        "uuid_namespace": str(NS),
+        "project_id": PROJECT, "user_id": USER,
+        "instances": uuids,
+        "destroyed": [lb for lb, (gone, _) in INSTANCES.items() if gone],
+        "extras": extras,
+    }, sys.stdout, indent=2, sort_keys=True)
+    print()
+
+
+if __name__ == "__main__":
+    main(sys.argv)
