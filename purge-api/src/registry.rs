@@ -142,28 +142,28 @@ pub enum RegistryError {
     #[error("purge target `{name}` is registered twice: at {first} and at {second}")]
     Duplicate {
         name: &'static str,
-        first: Location,
-        second: Location,
+        first: &'static Location,
+        second: &'static Location,
     },
     #[error("purge target `{name}` at {at} must run before `{missing}`, but no target of that name is registered")]
     UnknownTarget {
         name: &'static str,
-        at: Location,
+        at: &'static Location,
         missing: &'static str,
     },
     #[error("purge targets `{name}` at {at} and `{other}` at {other_at} both purge the instance rows of the {database} database")]
     TwoInstanceTargets {
         name: &'static str,
-        at: Location,
+        at: &'static Location,
         other: &'static str,
-        other_at: Location,
+        other_at: &'static Location,
         database: &'static str,
     },
     #[error("purge targets form a cycle in their `before` lists: {}", format_cycle(.0))]
-    Cycle(Vec<(&'static str, Location)>),
+    Cycle(Vec<(&'static str, &'static Location)>),
 }
 
-fn format_cycle(cycle: &[(&'static str, Location)]) -> String {
+fn format_cycle(cycle: &[(&'static str, &'static Location)]) -> String {
     let mut parts: Vec<String> = cycle
         .iter()
         .map(|(name, at)| format!("`{name}` at {at}"))
@@ -227,8 +227,8 @@ fn index_by_name(registrations: &[&'static Registration]) -> Result<ByName, Regi
         if let Some(first) = by_name.insert(registration.name(), registration) {
             return Err(RegistryError::Duplicate {
                 name: registration.name(),
-                first: first.defined_at,
-                second: registration.defined_at,
+                first: &first.defined_at,
+                second: &registration.defined_at,
             });
         }
     }
@@ -249,9 +249,9 @@ fn ordering_edges(by_name: &ByName) -> Result<Edges, RegistryError> {
         if let Some(other) = instance_targets.insert(database, *registration) {
             return Err(RegistryError::TwoInstanceTargets {
                 name: registration.name(),
-                at: registration.defined_at,
+                at: &registration.defined_at,
                 other: other.name(),
-                other_at: other.defined_at,
+                other_at: &other.defined_at,
                 database: database.name(),
             });
         }
@@ -262,7 +262,7 @@ fn ordering_edges(by_name: &ByName) -> Result<Edges, RegistryError> {
             let Some((&later, _)) = by_name.get_key_value(later) else {
                 return Err(RegistryError::UnknownTarget {
                     name,
-                    at: registration.defined_at,
+                    at: &registration.defined_at,
                     missing: later,
                 });
             };
@@ -325,7 +325,7 @@ fn find_cycle(
     by_name: &ByName,
     edges: &Edges,
     stuck: &BTreeSet<&'static str>,
-) -> Vec<(&'static str, Location)> {
+) -> Vec<(&'static str, &'static Location)> {
     let predecessor = |name: &str| -> &'static str {
         edges
             .iter()
@@ -341,7 +341,10 @@ fn find_cycle(
             cycle.reverse();
             return cycle
                 .into_iter()
-                .map(|name| (name, by_name[name].defined_at))
+                .map(|name| {
+                    let registration: &'static Registration = by_name[name];
+                    (name, &registration.defined_at)
+                })
                 .collect();
         }
         path.push(previous);

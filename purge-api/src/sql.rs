@@ -375,9 +375,10 @@ impl Tx {
     }
 }
 
-/// Decodes each column as an integer if it is one, else as text. Catalogue
-/// columns come back as binary strings on some MySQL versions, hence the
-/// byte fallback.
+/// Decodes each column loosely: integers and booleans as [`Value::Int`],
+/// text, timestamps and numbers with a fraction as [`Value::Text`].
+/// Catalogue columns come back as binary strings on some MySQL versions,
+/// hence the byte fallback.
 macro_rules! decode_values {
     ($name:ident, $row:ty) => {
         fn $name(row: &$row) -> Vec<Value> {
@@ -389,8 +390,20 @@ macro_rules! decode_values {
                     if let Ok(v) = row.try_get::<Option<i32>, _>(i) {
                         return v.map_or(Value::Null, |v| Value::Int(v.into()));
                     }
+                    if let Ok(v) = row.try_get::<Option<i16>, _>(i) {
+                        return v.map_or(Value::Null, |v| Value::Int(v.into()));
+                    }
+                    if let Ok(v) = row.try_get::<Option<bool>, _>(i) {
+                        return v.map_or(Value::Null, |v| Value::Int(v.into()));
+                    }
                     if let Ok(v) = row.try_get::<Option<String>, _>(i) {
                         return v.map_or(Value::Null, Value::Text);
+                    }
+                    if let Ok(v) = row.try_get::<Option<NaiveDateTime>, _>(i) {
+                        return v.map_or(Value::Null, |v| Value::Text(v.to_string()));
+                    }
+                    if let Ok(v) = row.try_get::<Option<f64>, _>(i) {
+                        return v.map_or(Value::Null, |v| Value::Text(v.to_string()));
                     }
                     match row.try_get::<Option<Vec<u8>>, _>(i) {
                         Ok(Some(bytes)) => {

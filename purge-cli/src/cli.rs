@@ -35,6 +35,7 @@ and running again carries on.";
 #[derive(Debug, Parser)]
 #[command(
     name = "nova-purge",
+    bin_name = "nova-purge",
     version,
     about = "Purge long-deleted instances from OpenStack Nova databases",
     after_help = EXIT_CODES

@@ -5,9 +5,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use purge_api::{Backend, Db};
-use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::mysql::MySqlConnectOptions;
+use sqlx::pool::PoolOptions;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+use tokio::time::timeout;
 use url::Url;
 
 use crate::error::Failure;
@@ -125,33 +128,30 @@ impl DatabaseUrl {
     }
 
     /// Opens a small pool. Two connections: one may read the next candidates
-    /// while the other holds a batch's transaction.
+    /// while the other holds a batch's transaction. A first connection is
+    /// made directly: a pool would retry a refused connection until its
+    /// timeout and then report only the timeout, not the cause.
     pub async fn connect(&self) -> Result<Db, Failure> {
         let what = format!("cannot connect to {}", self.redacted());
         let fail = |e| Failure::database(&what, e);
         let usage = |e: sqlx::Error| Failure::Usage(format!("{what}: {e}; {EXPECTED}"));
+        let timed_out = |_| Failure::database(&what, sqlx::Error::PoolTimedOut);
         Ok(match self.backend {
             Backend::MySql => {
                 let options = MySqlConnectOptions::from_str(&self.raw).map_err(usage)?;
-                Db::MySql(
-                    MySqlPoolOptions::new()
-                        .max_connections(2)
-                        .acquire_timeout(CONNECT_TIMEOUT)
-                        .connect_with(options)
-                        .await
-                        .map_err(fail)?,
-                )
+                let first = timeout(CONNECT_TIMEOUT, options.connect())
+                    .await
+                    .map_err(timed_out)?;
+                first.map_err(fail)?.close().await.map_err(fail)?;
+                Db::MySql(pool_options().connect_lazy_with(options))
             }
             Backend::Postgres => {
                 let options = PgConnectOptions::from_str(&self.raw).map_err(usage)?;
-                Db::Postgres(
-                    PgPoolOptions::new()
-                        .max_connections(2)
-                        .acquire_timeout(CONNECT_TIMEOUT)
-                        .connect_with(options)
-                        .await
-                        .map_err(fail)?,
-                )
+                let first = timeout(CONNECT_TIMEOUT, options.connect())
+                    .await
+                    .map_err(timed_out)?;
+                first.map_err(fail)?.close().await.map_err(fail)?;
+                Db::Postgres(pool_options().connect_lazy_with(options))
             }
             Backend::Sqlite => {
                 let path = self
@@ -164,17 +164,16 @@ impl DatabaseUrl {
                     .filename(path)
                     .foreign_keys(true)
                     .busy_timeout(CONNECT_TIMEOUT);
-                Db::Sqlite(
-                    SqlitePoolOptions::new()
-                        .max_connections(2)
-                        .acquire_timeout(CONNECT_TIMEOUT)
-                        .connect_with(options)
-                        .await
-                        .map_err(fail)?,
-                )
+                Db::Sqlite(pool_options().connect_with(options).await.map_err(fail)?)
             }
         })
     }
+}
+
+fn pool_options<DB: sqlx::Database>() -> PoolOptions<DB> {
+    PoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(CONNECT_TIMEOUT)
 }
 
 #[cfg(test)]

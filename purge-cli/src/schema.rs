@@ -25,6 +25,20 @@ pub struct Schema {
 }
 
 impl Schema {
+    /// Every table, in name order.
+    pub fn tables(&self) -> impl Iterator<Item = &str> {
+        self.tables.keys().map(String::as_str)
+    }
+
+    /// The columns of `table`, in name order (empty if there is no such table).
+    pub fn columns(&self, table: &str) -> impl Iterator<Item = &str> {
+        self.tables
+            .get(table)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+    }
+
     pub fn has_table(&self, table: &str) -> bool {
         self.tables.contains_key(table)
     }

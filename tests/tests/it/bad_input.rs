@@ -1,0 +1,205 @@
+//! Bad input: a one-line error that says what to do, the documented exit
+//! code, no password in any output, and nothing deleted.
+
+use nova_purge_tests::{insert_instances, nova_purge, uuid, InstanceState, Run, TestDb};
+use purge_api::Backend;
+use purge_cli::fixture::{Fixture, InstanceSpec};
+
+const USAGE: i32 = 2;
+const DATABASE_ERROR: i32 = 1;
+
+fn assert_one_line_error(run: &Run, code: i32, needle: &str) {
+    assert_eq!(run.code, code, "{run:?}");
+    assert!(run.stdout.is_empty(), "nothing on stdout: {run:?}");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr: {run:?}");
+    assert!(lines[0].starts_with("error: "), "{run:?}");
+    assert!(lines[0].contains(needle), "expected {needle:?} in {run:?}");
+}
+
+/// A SQLite database with one purgeable instance, to prove nothing is deleted.
+async fn purgeable() -> TestDb {
+    let fixture = Fixture::full();
+    let test_db = TestDb::with_fixture(Backend::Sqlite, &fixture).await;
+    insert_instances(
+        &test_db,
+        &fixture,
+        &[InstanceSpec::new(
+            uuid(1),
+            InstanceState::Deleted { days_ago: 200 },
+        )],
+    )
+    .await;
+    test_db
+}
+
+#[tokio::test]
+async fn bad_numbers_are_refused_and_nothing_is_deleted() {
+    let test_db = purgeable().await;
+    let before = test_db.snapshot().await;
+    let cases: &[(&[&str], &str)] = &[
+        (&["--older-than", "abc"], "invalid value 'abc'"),
+        (&["--older-than", "-5"], "-5"),
+        (&["--older-than", "1.5"], "invalid value '1.5'"),
+        (&["--older-than", "100000000"], "100000000"),
+        (&["--older-than", ""], "--older-than"),
+        (&["--max-number", "0"], "invalid value '0'"),
+        (&["--max-number", "-1"], "-1"),
+        (
+            &["--max-number", "99999999999999999999999"],
+            "invalid value",
+        ),
+        (&["--batch-size", "0"], "invalid value '0'"),
+        (&["--batch-size", "10001"], "10001"),
+        (&["--older-than", "٣"], "invalid value"),
+    ];
+    for (args, needle) in cases {
+        let mut all = vec!["--database-url", &test_db.url, "purge", "--yes"];
+        all.extend_from_slice(args);
+        let run = nova_purge(&all, &[]);
+        assert_one_line_error(&run, USAGE, needle);
+        assert!(run.stderr.contains("--help"), "says where to look: {run:?}");
+    }
+    assert_eq!(test_db.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn unsupported_urls_are_refused_without_echoing_a_password() {
+    for (url, needle) in [
+        (
+            "oracle://nova:s3cret@db/nova",
+            "unsupported database URL scheme",
+        ),
+        ("", "empty"),
+        ("nova:s3cret@db/nova", "no scheme"),
+        ("mysql://nova:s3cret@/nova", "host"),
+        ("postgresql://nova:s3cret@db", "names no database"),
+        ("mysql://nova:s3cret@db:99999/nova", "cannot be parsed"),
+    ] {
+        let run = nova_purge(&["--database-url", url, "purge", "--yes"], &[]);
+        assert_one_line_error(&run, USAGE, needle);
+        assert!(!run.stderr.contains("s3cret"), "password leaked: {run:?}");
+    }
+    let run = nova_purge(&["purge", "--yes"], &[]);
+    assert_one_line_error(&run, USAGE, "NOVA_PURGE_DATABASE_URL");
+}
+
+#[test]
+fn a_missing_sqlite_file_is_an_error_and_is_not_created() {
+    let path = std::env::temp_dir().join(format!("np-missing-{}.sqlite", std::process::id()));
+    let url = format!("sqlite://{}", path.display());
+    let run = nova_purge(&["--database-url", &url, "purge", "--dry-run"], &[]);
+    assert_one_line_error(&run, USAGE, "does not exist");
+    assert!(!path.exists(), "nova-purge created {}", path.display());
+}
+
+#[test]
+fn an_unreachable_server_is_a_database_error() {
+    for url in [
+        "mysql://nova:s3cret@127.0.0.1:1/nova",
+        "postgresql://nova:s3cret@127.0.0.1:1/nova",
+    ] {
+        let run = nova_purge(&["-vvv", "--database-url", url, "purge", "--yes"], &[]);
+        assert_eq!(run.code, DATABASE_ERROR, "{run:?}");
+        let last = run.stderr.lines().last().unwrap_or_default();
+        assert!(last.starts_with("error: cannot connect to"), "{run:?}");
+        assert!(last.contains("check that the server is running"), "{run:?}");
+        assert!(!run.stderr.contains("s3cret"), "password leaked: {run:?}");
+    }
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_a_database_error() {
+    let mariadb = TestDb::empty(Backend::MySql).await;
+    let url = mariadb
+        .url
+        .replacen("mysql://root@", "mysql://root:wr0ng@", 1);
+    let run = nova_purge(&["--database-url", &url, "purge", "--yes"], &[]);
+    assert_one_line_error(&run, DATABASE_ERROR, "check the user name");
+    assert!(!run.stderr.contains("wr0ng"), "password leaked: {run:?}");
+
+    let postgres = TestDb::empty(Backend::Postgres).await;
+    let url = postgres
+        .url
+        .replacen("postgres://postgres@", "postgres://no_such_role:wr0ng@", 1);
+    let run = nova_purge(&["--database-url", &url, "purge", "--yes"], &[]);
+    assert_one_line_error(&run, DATABASE_ERROR, "no_such_role");
+    assert!(!run.stderr.contains("wr0ng"), "password leaked: {run:?}");
+}
+
+async fn a_database_that_is_not_nova_is_refused(backend: Backend) {
+    let test_db = TestDb::empty(backend).await;
+    let run = nova_purge(&["--database-url", &test_db.url, "purge", "--yes"], &[]);
+    assert_one_line_error(&run, USAGE, "not a Nova cell database");
+
+    test_db
+        .execute(
+            "CREATE TABLE instances (id INTEGER PRIMARY KEY, uuid VARCHAR(36), deleted INTEGER)",
+        )
+        .await;
+    test_db
+        .execute("INSERT INTO instances (id, uuid, deleted) VALUES (1, 'x', 1)")
+        .await;
+    let before = test_db.snapshot().await;
+    let run = nova_purge(&["--database-url", &test_db.url, "purge", "--yes"], &[]);
+    assert_one_line_error(&run, USAGE, "no `deleted_at` column");
+    assert_eq!(test_db.snapshot().await, before);
+}
+
+async fn without_a_terminal_it_refuses_to_delete_unless_told_yes(backend: Backend) {
+    let fixture = Fixture::full();
+    let test_db = TestDb::with_fixture(backend, &fixture).await;
+    insert_instances(
+        &test_db,
+        &fixture,
+        &[InstanceSpec::new(
+            uuid(1),
+            InstanceState::Deleted { days_ago: 200 },
+        )],
+    )
+    .await;
+    let before = test_db.snapshot().await;
+    let run = nova_purge(&["--database-url", &test_db.url, "purge"], &[]);
+    assert_one_line_error(&run, USAGE, "pass --yes");
+    assert_eq!(test_db.snapshot().await, before);
+    // The environment variable is an accepted way to give the URL.
+    let run = nova_purge(
+        &["purge", "--dry-run", "--format", "json"],
+        &[("NOVA_PURGE_DATABASE_URL", &test_db.url)],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["instances"], 1);
+}
+
+on_every_backend!(
+    a_database_that_is_not_nova_is_refused,
+    without_a_terminal_it_refuses_to_delete_unless_told_yes,
+);
+
+#[test]
+fn help_warns_that_data_is_deleted_for_good() {
+    let run = nova_purge(&["purge", "--help"], &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    for needle in [
+        "permanently",
+        "audits",
+        "--dry-run",
+        "Exit codes:",
+        "Usage: nova-purge purge",
+    ] {
+        assert!(
+            run.stdout.to_lowercase().contains(&needle.to_lowercase()),
+            "{needle} missing from:\n{}",
+            run.stdout
+        );
+    }
+    let top = nova_purge(&["--help"], &[]);
+    assert!(
+        top.stdout.contains("purge-deleted-instances"),
+        "{}",
+        top.stdout
+    );
+    let alias = nova_purge(&["purge-deleted-instances", "--help"], &[]);
+    assert_eq!(alias.code, 0);
+    assert_eq!(alias.stdout, run.stdout);
+}

@@ -1,0 +1,53 @@
+//! The registry as linked into the real binary.
+
+use nova_purge_tests::nova_purge;
+
+/// Fails when the plugins crate is not linked or a target goes missing.
+#[test]
+fn every_target_is_registered_and_linked() {
+    let registry = purge_api::Registry::load().expect("a valid registry");
+    let mut names: Vec<&str> = registry.iter().map(|r| r.name()).collect();
+    names.sort();
+    assert_eq!(names, purge_plugins::TARGET_NAMES);
+}
+
+#[test]
+fn targets_lists_every_target_in_a_valid_order() {
+    let run = nova_purge(&["targets", "--format", "json"], &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let listing = run.json();
+    let listing = listing.as_array().expect("a JSON array");
+    let names: Vec<&str> = listing
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        purge_plugins::TARGET_NAMES,
+        "the binary lists other targets"
+    );
+    let position = |name: &str| names.iter().position(|n| *n == name).unwrap();
+    assert_eq!(names.last(), Some(&"instances"));
+    assert!(position("instance_actions_events") < position("instance_actions"));
+    for target in listing {
+        for key in ["name", "table", "database", "link", "defined_at"] {
+            assert!(target[key].is_string(), "{key} missing in {target}");
+        }
+        assert_eq!(target["database"], "cell");
+    }
+    let tags = listing.iter().find(|t| t["name"] == "tags").unwrap();
+    assert_eq!(tags["link"], "resource_id = instances.uuid");
+    assert!(tags["defined_at"]
+        .as_str()
+        .unwrap()
+        .starts_with("purge_plugins::tags:"));
+    let text = nova_purge(&["targets"], &[]);
+    assert_eq!(text.code, 0);
+    assert!(
+        text.stdout.contains("pci_devices") && text.stdout.contains("deleted <> 0"),
+        "{}",
+        text.stdout
+    );
+}
