@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine or this one: makes MariaDB and
+# PostgreSQL available (scripts/services.sh), then runs every test on
+# SQLite, MariaDB and PostgreSQL. Tests create and drop their own databases
+# (np_test_*); leftovers of a crashed run are swept before and after.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+eval "$(scripts/services.sh)"
+export NOVA_PURGE_TEST_MYSQL NOVA_PURGE_TEST_POSTGRES
+
+sweep() {
+  local mysql_args=(--protocol=tcp -h127.0.0.1 -P3306)
+  local user_pass=${NOVA_PURGE_TEST_MYSQL#mysql://}; user_pass=${user_pass%@*}
+  mysql_args+=(-u"${user_pass%%:*}")
+  [[ $user_pass == *:* ]] && mysql_args+=(-p"${user_pass#*:}")
+  mysql "${mysql_args[@]}" -N -e "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'np\\_test\\_%'" |
+    while read -r db; do mysql "${mysql_args[@]}" -e "DROP DATABASE \`$db\`"; done
+  psql "$NOVA_PURGE_TEST_POSTGRES/postgres" -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'np\\_test\\_%'" |
+    while read -r db; do psql -q "$NOVA_PURGE_TEST_POSTGRES/postgres" -c "DROP DATABASE \"$db\" WITH (FORCE)"; done
+}
+sweep
+trap sweep EXIT
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast "$@"
+else
+  cargo test --workspace --no-fail-fast "$@"
+fi
