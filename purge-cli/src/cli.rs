@@ -16,6 +16,14 @@ Exit codes:
   2  bad usage or input; nothing was deleted
   3  done, but --max-number was reached with candidates left";
 
+const CHECK_EXIT_CODES: &str = "\
+Exit codes:
+  0  clean: every table referencing instances is covered, nothing is missing
+  1  database or runtime error
+  2  bad usage or input
+  4  warnings only: the purge will run; skipped targets or missing indexes
+  5  blocking problems: candidates a purge would skip, or not a usable Nova cell database";
+
 const PURGE_WARNING: &str = "\
 Permanently delete soft-deleted Nova instances older than --older-than days,
 together with every row that belongs to them (metadata, faults, actions and
@@ -72,6 +80,9 @@ pub enum Command {
         after_help = EXIT_CODES
     )]
     Purge(PurgeArgs),
+    /// Compare the database with the registered targets and count what a purge would remove; deletes nothing
+    #[command(after_help = CHECK_EXIT_CODES)]
+    Check(CheckArgs),
     /// List the registered purge targets in execution order
     Targets(TargetsArgs),
     /// Create a throwaway SQLite database with sample Nova data and purge it
@@ -115,6 +126,22 @@ pub struct PurgeArgs {
     /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(short, long)]
     pub yes: bool,
+
+    /// Report format on stdout
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Count instances deleted more than DAYS days ago, as `purge` would
+    #[arg(
+        long,
+        value_name = "DAYS",
+        default_value_t = 90,
+        value_parser = clap::value_parser!(u32).range(0..=36_500)
+    )]
+    pub older_than: u32,
 
     /// Report format on stdout
     #[arg(long, value_enum, default_value_t = Format::Text)]

@@ -5,9 +5,10 @@ use std::process::ExitCode;
 
 use purge_api::{DatabaseKind, Registry};
 use serde::Serialize;
-use tracing::info;
+use tracing::{info, warn};
 
-use crate::cli::{DemoArgs, Format, PurgeArgs, TargetsArgs};
+use crate::check;
+use crate::cli::{CheckArgs, DemoArgs, Format, PurgeArgs, TargetsArgs};
 use crate::connect::DatabaseUrl;
 use crate::engine::{cutoff_for, Engine, PurgeOptions};
 use crate::error::{exit_code, Failure};
@@ -21,26 +22,33 @@ fn load_registry() -> Result<Registry, Failure> {
         .map_err(|e| Failure::Database(format!("the purge target registry is invalid: {e}")))
 }
 
+fn database_url(database_url: Option<&str>) -> Result<DatabaseUrl, Failure> {
+    let url = database_url.ok_or_else(|| {
+        Failure::Usage(
+            "no database given; pass --database-url URL or set NOVA_PURGE_DATABASE_URL".to_owned(),
+        )
+    })?;
+    DatabaseUrl::parse(url)
+}
+
+fn cutoff(older_than: u32) -> Result<chrono::NaiveDateTime, Failure> {
+    cutoff_for(older_than).ok_or_else(|| {
+        Failure::Usage(format!(
+            "--older-than {older_than} reaches before the earliest date the database can store; use at most 36500"
+        ))
+    })
+}
+
 pub async fn purge(
     database_url: Option<&str>,
     args: &PurgeArgs,
     out: &mut dyn Write,
 ) -> Result<ExitCode, Failure> {
     let registry = load_registry()?;
-    let url = database_url.ok_or_else(|| {
-        Failure::Usage(
-            "no database given; pass --database-url URL or set NOVA_PURGE_DATABASE_URL".to_owned(),
-        )
-    })?;
-    let url = DatabaseUrl::parse(url)?;
+    let url = self::database_url(database_url)?;
     let options = PurgeOptions {
         older_than_days: args.older_than,
-        cutoff: cutoff_for(args.older_than).ok_or_else(|| {
-            Failure::Usage(format!(
-                "--older-than {} reaches before the earliest date the database can store; use at most 36500",
-                args.older_than
-            ))
-        })?,
+        cutoff: cutoff(args.older_than)?,
         dry_run: args.dry_run,
         max_number: args.max_number,
         batch_size: usize::try_from(args.batch_size).expect("clap bounds --batch-size"),
@@ -69,18 +77,15 @@ async fn purge_database(
     let result = async {
         let schema = Schema::inspect(&db).await?;
         schema.require_nova_cell()?;
-        let plan = Plan::new(registry, &schema, DatabaseKind::Cell);
-        for skipped in &plan.skipped_targets {
-            info!(target = skipped.name, reason = %skipped.reason, "target skipped");
-        }
-        for blocker in &plan.blockers {
-            info!(
-                source = %blocker.source(),
-                "no purge target covers this table; instances it references will be skipped"
-            );
-        }
         if !options.dry_run && !confirmed {
             confirm(url, options)?;
+        }
+        let plan = Plan::new(registry, &schema, DatabaseKind::Cell);
+        for finding in check::findings(&schema, &plan, db.backend()) {
+            match finding.kind {
+                "uncovered-table" | "link-type" => warn!("{}", finding.message),
+                _ => info!("{}", finding.message),
+            }
         }
         Engine::new(&db, &plan, options).run(url.redacted()).await
     }
@@ -114,6 +119,31 @@ fn confirm(url: &DatabaseUrl, options: &PurgeOptions) -> Result<(), Failure> {
         ));
     }
     Ok(())
+}
+
+pub async fn check(
+    database_url: Option<&str>,
+    args: &CheckArgs,
+    out: &mut dyn Write,
+) -> Result<ExitCode, Failure> {
+    let registry = load_registry()?;
+    let url = self::database_url(database_url)?;
+    let options = PurgeOptions {
+        older_than_days: args.older_than,
+        cutoff: cutoff(args.older_than)?,
+        dry_run: true,
+        max_number: None,
+        batch_size: usize::try_from(crate::cli::DEFAULT_BATCH_SIZE).expect("small"),
+    };
+    let db = url.connect().await?;
+    let report = check::check(&db, url.redacted(), &registry, &options).await;
+    db.close().await;
+    let report = report?;
+    match args.format {
+        Format::Json => report.write_json(out)?,
+        Format::Text => report.write_text(out)?,
+    }
+    Ok(ExitCode::from(report.exit_code()))
 }
 
 #[derive(Serialize)]

@@ -338,6 +338,7 @@ fn blocked_report(blocked: BTreeMap<String, BTreeSet<String>>) -> Vec<SkippedIns
                     "still referenced by {}, which no purge target covers (see docs/adding-a-target.md)",
                     sources.join(", ")
                 ),
+                blocked_by: sources,
             }
         })
         .collect()
@@ -350,6 +351,7 @@ fn fk_skip(candidate: &Candidate, err: &sqlx::Error) -> SkippedInstance {
             "the database refused the delete: {}",
             crate::error::describe_sqlx(err)
         ),
+        blocked_by: Vec::new(),
     }
 }
 

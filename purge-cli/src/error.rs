@@ -14,6 +14,11 @@ pub mod exit_code {
     pub const USAGE: u8 = 2;
     /// Done, but `--max-number` stopped the run with candidates left.
     pub const MORE_REMAINING: u8 = 3;
+    /// `check`: warnings only (the purge will run, with the limits reported).
+    pub const CHECK_WARNINGS: u8 = 4;
+    /// `check`: blocking problems (candidates will be skipped, or the
+    /// database cannot be purged at all).
+    pub const CHECK_BLOCKING: u8 = 5;
 }
 
 #[derive(Debug, thiserror::Error)]

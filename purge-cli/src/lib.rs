@@ -1,6 +1,7 @@
 //! nova-purge as a library: `main` parses the command line, `run` executes
 //! a parsed command. The binary is a one-line wrapper around [`main`].
 
+pub mod check;
 pub mod cli;
 mod commands;
 pub mod connect;
@@ -15,7 +16,7 @@ pub mod schema;
 // would drop it and, with it, every registered target.
 use purge_plugins as _;
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -56,6 +57,7 @@ pub fn main() -> ExitCode {
 pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode, Failure> {
     let outcome = match cli.command {
         cli::Command::Purge(args) => commands::purge(cli.database_url.as_deref(), &args, out).await,
+        cli::Command::Check(args) => commands::check(cli.database_url.as_deref(), &args, out).await,
         cli::Command::Targets(args) => commands::targets(&args, out),
         cli::Command::Demo(args) => commands::demo(&args, out).await,
     };
@@ -110,6 +112,7 @@ fn init_tracing(verbose: u8, quiet: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
         .with_target(false)
         .init();
 }

@@ -10,6 +10,8 @@ use serde::Serialize;
 pub struct SkippedInstance {
     pub uuid: String,
     pub reason: String,
+    /// `table.column` of each reference that held it back, when known.
+    pub blocked_by: Vec<String>,
 }
 
 /// A registered target that did not run here.

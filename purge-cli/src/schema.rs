@@ -19,9 +19,21 @@ pub struct ForeignKey {
 
 #[derive(Debug, Default)]
 pub struct Schema {
-    /// Table name → its column names.
-    tables: BTreeMap<String, BTreeSet<String>>,
+    /// Table name → column name → declared type, lower case as the
+    /// catalogue gives it (`varchar`, `character varying`, `VARCHAR(36)`...).
+    tables: BTreeMap<String, BTreeMap<String, String>>,
     pub foreign_keys: Vec<ForeignKey>,
+    /// Table name → columns that lead an index (the primary key included):
+    /// what a lookup by that column can use.
+    indexed: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// What kind of values a column holds, as far as a purge cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    Text,
+    Integer,
+    Other,
 }
 
 impl Schema {
@@ -35,7 +47,7 @@ impl Schema {
         self.tables
             .get(table)
             .into_iter()
-            .flatten()
+            .flat_map(|columns| columns.keys())
             .map(String::as_str)
     }
 
@@ -46,24 +58,58 @@ impl Schema {
     pub fn has_column(&self, table: &str, column: &str) -> bool {
         self.tables
             .get(table)
+            .is_some_and(|columns| columns.contains_key(column))
+    }
+
+    /// The kind of a column's values, from its declared type.
+    pub fn column_kind(&self, table: &str, column: &str) -> Option<ColumnKind> {
+        let declared = self.tables.get(table)?.get(column)?.to_lowercase();
+        Some(
+            if ["char", "text", "clob"]
+                .iter()
+                .any(|t| declared.contains(t))
+            {
+                ColumnKind::Text
+            } else if declared.contains("int") {
+                ColumnKind::Integer
+            } else {
+                ColumnKind::Other
+            },
+        )
+    }
+
+    /// The declared type of a column, as the catalogue gives it.
+    pub fn column_type(&self, table: &str, column: &str) -> Option<&str> {
+        self.tables.get(table)?.get(column).map(String::as_str)
+    }
+
+    /// True when some index (or the primary key) starts with `column`.
+    pub fn has_leading_index(&self, table: &str, column: &str) -> bool {
+        self.indexed
+            .get(table)
             .is_some_and(|columns| columns.contains(column))
     }
 
     /// Reads the schema of the database (the current schema on PostgreSQL).
     pub async fn inspect(db: &Db) -> Result<Schema, Failure> {
         let fail = |e| Failure::database("cannot read the database schema", e);
-        let (columns_sql, foreign_keys_sql) = catalogue_queries(db.backend());
+        let queries = catalogue_queries(db.backend());
         let mut tx = db.begin_read().await.map_err(fail)?;
         let mut schema = Schema::default();
-        let mut stmt = tx.stmt();
-        stmt.push(columns_sql);
-        for row in tx.fetch_all(&stmt).await.map_err(fail)? {
-            let [table, column] = texts(&row);
-            schema.tables.entry(table).or_default().insert(column);
+        let mut read = async |sql: &str| {
+            let mut stmt = tx.stmt();
+            stmt.push(sql);
+            tx.fetch_all(&stmt).await.map_err(fail)
+        };
+        for row in read(queries.columns).await? {
+            let [table, column, declared] = texts(&row);
+            schema
+                .tables
+                .entry(table)
+                .or_default()
+                .insert(column, declared);
         }
-        let mut stmt = tx.stmt();
-        stmt.push(foreign_keys_sql);
-        for row in tx.fetch_all(&stmt).await.map_err(fail)? {
+        for row in read(queries.foreign_keys).await? {
             let [table, column, ref_table, ref_column] = texts(&row);
             schema.foreign_keys.push(ForeignKey {
                 table,
@@ -71,6 +117,12 @@ impl Schema {
                 ref_table,
                 ref_column,
             });
+        }
+        for sql in queries.leading_index_columns {
+            for row in read(sql).await? {
+                let [table, column] = texts(&row);
+                schema.indexed.entry(table).or_default().insert(column);
+            }
         }
         tx.rollback().await.map_err(fail)?;
         schema.foreign_keys.sort();
@@ -107,37 +159,61 @@ fn texts<const N: usize>(row: &[Value]) -> [String; N] {
     })
 }
 
-/// (columns query, foreign keys query) for a backend, each returning names in
-/// the order `texts` expects.
-fn catalogue_queries(backend: Backend) -> (&'static str, &'static str) {
+/// The catalogue queries of one backend, each returning names in the order
+/// `texts` expects.
+struct CatalogueQueries {
+    /// (table, column, declared type)
+    columns: &'static str,
+    /// (table, column, referenced table, referenced column)
+    foreign_keys: &'static str,
+    /// (table, column) for the first column of every index and primary key
+    leading_index_columns: &'static [&'static str],
+}
+
+fn catalogue_queries(backend: Backend) -> CatalogueQueries {
     match backend {
-        Backend::MySql => (
-            "SELECT table_name, column_name FROM information_schema.columns \
-             WHERE table_schema = DATABASE()",
-            "SELECT table_name, column_name, referenced_table_name, referenced_column_name \
-             FROM information_schema.key_column_usage \
-             WHERE table_schema = DATABASE() AND referenced_table_name IS NOT NULL",
-        ),
-        Backend::Postgres => (
-            "SELECT table_name::text, column_name::text FROM information_schema.columns \
-             WHERE table_schema = current_schema()",
+        Backend::MySql => CatalogueQueries {
+            columns: "SELECT table_name, column_name, data_type FROM information_schema.columns \
+                      WHERE table_schema = DATABASE()",
+            foreign_keys: "SELECT table_name, column_name, referenced_table_name, referenced_column_name \
+                           FROM information_schema.key_column_usage \
+                           WHERE table_schema = DATABASE() AND referenced_table_name IS NOT NULL",
+            leading_index_columns: &["SELECT table_name, column_name FROM information_schema.statistics \
+                                      WHERE table_schema = DATABASE() AND seq_in_index = 1"],
+        },
+        Backend::Postgres => CatalogueQueries {
+            columns: "SELECT table_name::text, column_name::text, data_type::text \
+                      FROM information_schema.columns WHERE table_schema = current_schema()",
             // pg_catalog rather than information_schema: the latter hides
             // constraints on tables the current user does not own.
-            "SELECT cl.relname::text, att.attname::text, rcl.relname::text, ratt.attname::text \
-             FROM pg_constraint c \
-             JOIN pg_class cl ON cl.oid = c.conrelid \
-             JOIN pg_namespace n ON n.oid = cl.relnamespace \
-             JOIN pg_class rcl ON rcl.oid = c.confrelid \
-             CROSS JOIN LATERAL unnest(c.conkey, c.confkey) AS k(attnum, fattnum) \
-             JOIN pg_attribute att ON att.attrelid = c.conrelid AND att.attnum = k.attnum \
-             JOIN pg_attribute ratt ON ratt.attrelid = c.confrelid AND ratt.attnum = k.fattnum \
-             WHERE c.contype = 'f' AND n.nspname = current_schema()",
-        ),
-        Backend::Sqlite => (
-            "SELECT m.name, p.name FROM sqlite_master m \
-             JOIN pragma_table_info(m.name) p WHERE m.type = 'table'",
-            r#"SELECT m.name, p."from", p."table", p."to" FROM sqlite_master m
-             JOIN pragma_foreign_key_list(m.name) p WHERE m.type = 'table'"#,
-        ),
+            foreign_keys: "SELECT cl.relname::text, att.attname::text, rcl.relname::text, ratt.attname::text \
+                           FROM pg_constraint c \
+                           JOIN pg_class cl ON cl.oid = c.conrelid \
+                           JOIN pg_namespace n ON n.oid = cl.relnamespace \
+                           JOIN pg_class rcl ON rcl.oid = c.confrelid \
+                           CROSS JOIN LATERAL unnest(c.conkey, c.confkey) AS k(attnum, fattnum) \
+                           JOIN pg_attribute att ON att.attrelid = c.conrelid AND att.attnum = k.attnum \
+                           JOIN pg_attribute ratt ON ratt.attrelid = c.confrelid AND ratt.attnum = k.fattnum \
+                           WHERE c.contype = 'f' AND n.nspname = current_schema()",
+            leading_index_columns: &["SELECT t.relname::text, a.attname::text FROM pg_index i \
+                                      JOIN pg_class t ON t.oid = i.indrelid \
+                                      JOIN pg_namespace n ON n.oid = t.relnamespace \
+                                      JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = i.indkey[0] \
+                                      WHERE n.nspname = current_schema()"],
+        },
+        Backend::Sqlite => CatalogueQueries {
+            columns: "SELECT m.name, p.name, p.type FROM sqlite_master m \
+                      JOIN pragma_table_info(m.name) p WHERE m.type = 'table'",
+            foreign_keys: r#"SELECT m.name, p."from", p."table", p."to" FROM sqlite_master m
+                           JOIN pragma_foreign_key_list(m.name) p WHERE m.type = 'table'"#,
+            leading_index_columns: &[
+                "SELECT m.name, ii.name FROM sqlite_master m \
+                 JOIN pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii \
+                 WHERE m.type = 'table' AND ii.seqno = 0",
+                // An INTEGER PRIMARY KEY is the rowid and has no index entry.
+                "SELECT m.name, p.name FROM sqlite_master m \
+                 JOIN pragma_table_info(m.name) p WHERE m.type = 'table' AND p.pk = 1",
+            ],
+        },
     }
 }

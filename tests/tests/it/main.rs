@@ -18,5 +18,6 @@ macro_rules! on_every_backend {
 
 mod bad_input;
 mod batching;
+mod check;
 mod purge;
 mod registry;
