@@ -8,16 +8,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use chrono::{NaiveDateTime, Utc};
-use purge_api::{Db, InstanceBatch, Registration, Tx};
+use purge_api::{Db, InstanceBatch, Link, Registration, Tx};
 use tracing::{debug, info, warn};
 
-use crate::error::{is_foreign_key_violation, Failure};
+use crate::error::{describe_sqlx, is_foreign_key_violation, is_transient, Failure};
 use crate::plan::Plan;
 use crate::report::{Report, SkippedInstance, SkippedTargetReport};
 
 /// Largest accepted `--batch-size`: two lists of this many parameters stay
 /// well under SQLite's 32766 bound parameters per statement.
 pub const MAX_BATCH_SIZE: usize = 10_000;
+
+/// Attempts of one batch before a transient conflict becomes an error.
+const MAX_ATTEMPTS: u32 = 6;
+/// The pause before the first retry; it doubles each time (0.1 s to 1.6 s).
+const FIRST_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 
 #[derive(Debug, Clone)]
 pub struct PurgeOptions {
@@ -187,14 +192,14 @@ impl<'a> Engine<'a> {
     /// the instance at fault is skipped.
     async fn purge_batch(&self, candidates: &[Candidate]) -> Result<BatchOutcome, Failure> {
         let fail = |e| Failure::database("purge batch failed and was rolled back", e);
-        match self.try_batch(candidates).await {
+        match self.try_batch_with_retries(candidates).await {
             Ok(outcome) => Ok(outcome),
             Err(e) if is_foreign_key_violation(&e) && candidates.len() > 1 => {
                 warn!(error = %e, "batch refused by a foreign key; retrying its instances one by one");
                 let mut total = BatchOutcome::default();
                 for candidate in candidates {
                     let one = std::slice::from_ref(candidate);
-                    match self.try_batch(one).await {
+                    match self.try_batch_with_retries(one).await {
                         Ok(outcome) => {
                             total.instances += outcome.instances;
                             total.rows.extend(outcome.rows);
@@ -214,6 +219,27 @@ impl<'a> Engine<'a> {
             }),
             Err(e) => Err(fail(e)),
         }
+    }
+
+    /// Runs a batch, again after a transient conflict with a concurrent
+    /// writer (deadlock, lock wait timeout, serialization failure, busy
+    /// SQLite), with a doubling pause, at most [`MAX_ATTEMPTS`] times.
+    async fn try_batch_with_retries(
+        &self,
+        candidates: &[Candidate],
+    ) -> Result<BatchOutcome, sqlx::Error> {
+        let mut pause = FIRST_RETRY_PAUSE;
+        for attempt in 1.. {
+            match self.try_batch(candidates).await {
+                Err(e) if is_transient(&e) && attempt < MAX_ATTEMPTS => {
+                    warn!(attempt, error = %describe_sqlx(&e), "batch rolled back by a conflict; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                other => return other,
+            }
+        }
+        unreachable!("the loop returns on the last attempt")
     }
 
     async fn try_batch(&self, candidates: &[Candidate]) -> Result<BatchOutcome, sqlx::Error> {
@@ -243,6 +269,9 @@ impl<'a> Engine<'a> {
             rows: Vec::with_capacity(self.plan.active.len()),
         };
         if !batch.is_empty() {
+            if !dry_run {
+                self.lock_two_hop_parents(&mut tx, &batch).await?;
+            }
             for registration in &self.plan.active {
                 let rows = self.apply(registration, &mut tx, &batch).await?;
                 outcome.rows.push((registration.target.table(), rows));
@@ -303,6 +332,43 @@ impl<'a> Engine<'a> {
         Ok(rows.into_iter().filter_map(candidate_from_row).collect())
     }
 
+    /// Locks the parent rows that two-hop targets reach the instance through
+    /// (the batch's `instance_actions`). A concurrent insert of a child of
+    /// such a row (a late action event) then waits for the commit and fails
+    /// on the vanished parent, instead of landing between the delete of the
+    /// children and the delete of the parents and failing the batch.
+    async fn lock_two_hop_parents(
+        &self,
+        tx: &mut Tx,
+        batch: &InstanceBatch,
+    ) -> Result<(), sqlx::Error> {
+        if tx.backend() == purge_api::Backend::Sqlite {
+            return Ok(()); // BEGIN IMMEDIATE already excludes every writer.
+        }
+        for registration in &self.plan.active {
+            let Link::Through {
+                parent_table,
+                parent_key,
+                parent_column,
+                ..
+            } = registration.target.link()
+            else {
+                continue;
+            };
+            let mut stmt = tx.stmt();
+            stmt.push("SELECT ")
+                .ident(parent_key)
+                .push(" FROM ")
+                .ident(parent_table)
+                .push(" WHERE ")
+                .ident(parent_column)
+                .in_text(&batch.uuids)
+                .push(" FOR UPDATE");
+            tx.fetch_all(&stmt).await?;
+        }
+        Ok(())
+    }
+
     /// The batch's instances still referenced from tables no target covers,
     /// each with the `table.column`s that hold it.
     async fn blocked(
@@ -347,10 +413,7 @@ fn blocked_report(blocked: BTreeMap<String, BTreeSet<String>>) -> Vec<SkippedIns
 fn fk_skip(candidate: &Candidate, err: &sqlx::Error) -> SkippedInstance {
     SkippedInstance {
         uuid: candidate.uuid.clone(),
-        reason: format!(
-            "the database refused the delete: {}",
-            crate::error::describe_sqlx(err)
-        ),
+        reason: format!("the database refused the delete: {}", describe_sqlx(err)),
         blocked_by: Vec::new(),
     }
 }

@@ -89,3 +89,25 @@ pub fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
     matches!(db.kind(), sqlx::error::ErrorKind::ForeignKeyViolation)
         || db.message().contains("FOREIGN KEY constraint failed")
 }
+
+/// True for errors that a retry of the same transaction may not meet again:
+/// deadlocks, lock wait timeouts, serialization failures, a busy SQLite.
+/// Nova keeps writing while nova-purge deletes; these are its footprints.
+pub fn is_transient(err: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = err else {
+        return false;
+    };
+    if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        // ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
+        return matches!(mysql.number(), 1213 | 1205);
+    }
+    let code = db.code().unwrap_or_default();
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        // SQLITE_BUSY and SQLITE_LOCKED, with their extended codes.
+        return code
+            .parse::<u32>()
+            .is_ok_and(|code| matches!(code & 0xff, 5 | 6));
+    }
+    // PostgreSQL: serialization_failure, deadlock_detected, lock_not_available.
+    matches!(code.as_ref(), "40001" | "40P01" | "55P03")
+}
