@@ -11,7 +11,7 @@ use std::fmt;
 
 use linkme::distributed_slice;
 
-use crate::target::{Link, PurgeTarget};
+use crate::target::{DatabaseKind, Link, PurgeTarget};
 
 /// Every registered purge target, in no particular order.
 #[distributed_slice]
@@ -277,8 +277,10 @@ fn ordering_edges(by_name: &ByName) -> Result<Edges, RegistryError> {
     Ok(edges)
 }
 
-/// Kahn's algorithm, always taking the alphabetically first ready target, so
-/// the order is the same on every build and every run.
+/// Kahn's algorithm, always taking the first ready target by (database,
+/// name), so the order is the same on every build and every run, and the
+/// cell database's targets come before the API database's: a purge commits
+/// the cell's deletes before it removes the API rows of those instances.
 fn topological_order(
     by_name: &ByName,
     edges: &Edges,
@@ -291,19 +293,20 @@ fn topological_order(
                 .expect("edges only name known targets") += 1;
         }
     }
-    let mut ready: BTreeSet<&'static str> = waiting_on
+    let key = |name: &str| (by_name[name].target.database(), by_name[name].name());
+    let mut ready: BTreeSet<(DatabaseKind, &'static str)> = waiting_on
         .iter()
         .filter(|(_, n)| **n == 0)
-        .map(|(name, _)| by_name[name].name())
+        .map(|(name, _)| key(name))
         .collect();
     let mut ordered = Vec::with_capacity(by_name.len());
-    while let Some(name) = ready.pop_first() {
+    while let Some((_, name)) = ready.pop_first() {
         ordered.push(by_name[name]);
         for later in &edges[name] {
             let n = waiting_on.get_mut(later).expect("known target");
             *n -= 1;
             if *n == 0 {
-                ready.insert(later);
+                ready.insert(key(later));
             }
         }
     }
@@ -354,7 +357,7 @@ fn find_cycle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::{DatabaseKind, TableTarget};
+    use crate::target::TableTarget;
 
     fn reg(
         name: &'static str,

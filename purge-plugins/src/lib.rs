@@ -10,21 +10,25 @@ include!(concat!(env!("OUT_DIR"), "/targets.rs"));
 
 /// The names of the targets this crate registers, for tests that guard
 /// against a target silently going missing from a build.
-pub const TARGET_NAMES: [&str; 18] = [
+pub const TARGET_NAMES: [&str; 22] = [
     "block_device_mapping",
+    "build_requests",
     "console_auth_tokens",
     "consoles",
     "instance_actions",
     "instance_actions_events",
     "instance_extra",
     "instance_faults",
+    "instance_group_member",
     "instance_id_mappings",
     "instance_info_caches",
+    "instance_mappings",
     "instance_metadata",
     "instance_system_metadata",
     "instances",
     "migrations",
     "pci_devices",
+    "request_specs",
     "security_group_instance_association",
     "share_mapping",
     "tags",
