@@ -253,6 +253,15 @@ def age(conn, u, when, destroyed):
                          {"t": when, "u": u})
 
 
+def age_dropped_metadata(conn, u, when):
+    """The metadata key a surviving instance dropped (see full_set) is made
+    old: Nova's archiver then has rows to move that belong to no deleted
+    instance, and a purge, which works by deleted instance, must keep them."""
+    conn.execute(sa.text(
+        "UPDATE instance_metadata SET deleted_at = :t "
+        "WHERE instance_uuid = :u AND deleted <> 0"), {"t": when, "u": u})
+
+
 def add_legacy_rows(conn, uuids, when):
     """Tables whose models Nova removed (REMOVED_TABLES) but which still
     exist with their FK to instances.uuid: plain SQL."""
@@ -361,11 +370,16 @@ def main(argv):
         for label, (gone, days) in INSTANCES.items():
             if days is not None:
                 age(conn, uuids[label], ago[days], gone)
+            if not gone:
+                age_dropped_metadata(conn, uuids[label], ago[OLD_DAYS])
         if not archivable:
             extras["fixed_ip"], extras["console"] = add_legacy_rows(
                 conn, uuids, ago[OLD_DAYS])
         add_leftovers(conn, uuids[LEFTOVERS], ago[OLD_DAYS])
         extras["leftover_tag_and_token"] = {"instance": LEFTOVERS}
+        extras["old_dropped_metadata"] = {
+            "instances": [lb for lb, (gone, _) in INSTANCES.items() if not gone],
+            "deleted_at": ago[OLD_DAYS].isoformat()}
     extras.update(fill_api_db(ctx, uuids))
 
     json.dump({

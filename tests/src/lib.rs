@@ -161,6 +161,10 @@ impl TestDb {
                     stmt.push(", ");
                 }
                 stmt.ident(column);
+                if self.backend == Backend::Postgres {
+                    // Enum and INET columns have no decoding of their own.
+                    stmt.push("::text");
+                }
             }
             stmt.push(" FROM ").ident(table);
             let rows = tx.fetch_all(&stmt).await.expect("read table");
@@ -360,4 +364,487 @@ pub fn purge_json(test_db: &TestDb, args: &[&str]) -> Run {
     let mut all = vec!["--database-url", &test_db.url, "purge", "--format", "json"];
     all.extend_from_slice(args);
     nova_purge(&all, &[])
+}
+
+// ---------------------------------------------------------------------------
+// Helpers for the fault and concurrency suites (tests/tests/faults.rs and
+// tests/tests/concurrency.rs): randomness that can be replayed, a child
+// process that can be killed, a larger population, which rows belong to
+// which instance, and server sessions that can be ended.
+// ---------------------------------------------------------------------------
+
+/// A small seeded PRNG (SplitMix64): reproducible runs without a crate.
+pub struct Rng {
+    state: u64,
+}
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng { state: seed }
+    }
+
+    /// Seeded from `NOVA_PURGE_TEST_SEED` when set, else from the clock. The
+    /// seed is printed with `label` so that a failing run can be replayed.
+    pub fn from_env(label: &str) -> Rng {
+        let seed = std::env::var("NOVA_PURGE_TEST_SEED")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or_else(|| {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                now.as_nanos() as u64 ^ u64::from(std::process::id())
+            });
+        eprintln!("{label}: seed {seed} (replay with NOVA_PURGE_TEST_SEED={seed})");
+        Rng::new(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        assert!(n > 0, "Rng::below(0)");
+        self.next_u64() % n
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn chance(&mut self, probability: f64) -> bool {
+        self.unit() < probability
+    }
+
+    /// Uniform in `[0, max)`.
+    pub fn duration_below(&mut self, max: std::time::Duration) -> std::time::Duration {
+        max.mul_f64(self.unit())
+    }
+
+    /// One element of a non-empty slice.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// A count from the environment (`var`), or `default` when unset.
+pub fn env_count(var: &str, default: usize) -> usize {
+    match std::env::var(var) {
+        Ok(value) => value
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{var}={value} is not a count")),
+        Err(_) => default,
+    }
+}
+
+/// The binary under test, running in the background. Its stderr goes to a
+/// file, not a pipe: nobody reads a pipe while the test sleeps, and a
+/// chatty child (debug logs) would block on a full one and distort timing.
+pub struct Spawned {
+    child: std::process::Child,
+    stderr_path: PathBuf,
+    pub started: std::time::Instant,
+}
+
+/// Starts nova-purge with `args`, as [`nova_purge`] runs it, without
+/// waiting for it.
+pub fn spawn_nova_purge(args: &[&str], env: &[(&str, &str)]) -> Spawned {
+    let stderr_path = std::env::temp_dir().join(format!(
+        "np_test_{}_{}.stderr",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    ));
+    let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+    let mut command = Command::new(binary());
+    command
+        .args(args)
+        .env_remove("NOVA_PURGE_DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let started = std::time::Instant::now();
+    let child = command.spawn().expect("spawn nova-purge");
+    Spawned {
+        child,
+        stderr_path,
+        started,
+    }
+}
+
+impl Spawned {
+    /// True once the process has exited.
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Sends SIGKILL (if it still runs) and collects what it wrote. The
+    /// boolean is false when the process had already exited by itself.
+    pub fn kill(mut self) -> (Run, bool) {
+        let was_running = !self.has_exited();
+        if was_running {
+            // Fails only if it exited in between, which `wait` then shows.
+            let _ = self.child.kill();
+        }
+        (self.wait(), was_running)
+    }
+
+    /// Waits for the process to exit by itself and collects what it wrote.
+    pub fn wait(self) -> Run {
+        let Output { status, stdout, .. } = self.child.wait_with_output().expect("wait");
+        let stderr = std::fs::read(&self.stderr_path).unwrap_or_default();
+        let _ = std::fs::remove_file(&self.stderr_path);
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+}
+
+/// The instances of a larger fixture, by what a purge must do with them.
+#[derive(Debug, Clone, Default)]
+pub struct Population {
+    /// Old deleted, nothing holds them: a purge removes exactly these.
+    pub purgeable: Vec<String>,
+    /// Old deleted but held by a legacy fixed_ips row: skipped, whole.
+    pub blocked: Vec<String>,
+    /// Live, young deleted and restorable soft-deleted: never touched.
+    pub untouchable: Vec<String>,
+}
+
+impl Population {
+    pub fn extend(&mut self, other: Population) {
+        self.purgeable.extend(other.purgeable);
+        self.blocked.extend(other.blocked);
+        self.untouchable.extend(other.untouchable);
+    }
+}
+
+/// Inserts `candidates` old deleted instances with labels from
+/// `first_label` on, interleaved (by id) with the instances a purge must
+/// leave alone: per ten candidates one live, one deleted 10 days ago and
+/// one restorable soft-delete; every 20th candidate is blocked; and a live
+/// instance last.
+pub async fn populate(
+    test_db: &TestDb,
+    fixture: &Fixture,
+    candidates: u32,
+    first_label: u32,
+) -> Population {
+    let mut population = Population::default();
+    let mut label = first_label;
+    let mut next = |state, fixed_ip| {
+        label += 1;
+        InstanceSpec {
+            fixed_ip,
+            ..InstanceSpec::new(uuid(label), state)
+        }
+    };
+    let mut specs = Vec::new();
+    for n in 0..candidates {
+        let blocked = n % 20 == 7;
+        let spec = next(InstanceState::Deleted { days_ago: 200 }, blocked);
+        if blocked {
+            population.blocked.push(spec.uuid.clone());
+        } else {
+            population.purgeable.push(spec.uuid.clone());
+        }
+        specs.push(spec);
+        let other = match n % 10 {
+            2 => Some(InstanceState::Live),
+            5 => Some(InstanceState::Deleted { days_ago: 10 }),
+            8 => Some(InstanceState::SoftDelete),
+            _ => None,
+        };
+        if let Some(state) = other {
+            let spec = next(state, false);
+            population.untouchable.push(spec.uuid.clone());
+            specs.push(spec);
+        }
+    }
+    // Last a live one, which no purge removes: SQLite gives a new row the
+    // highest rowid plus one, so without it a later instance could take a
+    // purged one's id, and the fixture derives unique PCI addresses (which
+    // the purged instance's live inventory still holds) from the id.
+    let last = next(InstanceState::Live, false);
+    population.untouchable.push(last.uuid.clone());
+    specs.push(last);
+    insert_instances(test_db, fixture, &specs).await;
+    population
+}
+
+/// A table name and one of its rows.
+pub type TableRow = (String, Row);
+
+/// Which rows of a snapshot belong to which instance, to check that an
+/// instance is whole or gone without comparing whole databases.
+#[derive(Debug, Default)]
+pub struct InstanceRows {
+    /// uuid → every row that mentions the uuid (the instance row included)
+    /// and the events of its actions. Live PCI inventory is not included.
+    pub owned: BTreeMap<String, Vec<TableRow>>,
+    /// Live PCI inventory (`deleted = 0`) allocated to some instance: host
+    /// data that a purge must never remove.
+    pub inventory: Vec<TableRow>,
+    /// Rows of no instance (security groups, console pools, compute nodes).
+    pub shared: Vec<TableRow>,
+}
+
+/// What is left of an instance's rows in a later snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    Whole,
+    Gone,
+    Partial { present: usize, total: usize },
+}
+
+impl InstanceRows {
+    pub fn of(snapshot: &Snapshot) -> InstanceRows {
+        let uuids: BTreeSet<String> = snapshot
+            .rows("instances")
+            .iter()
+            .filter_map(|row| row["uuid"].clone())
+            .collect();
+        let action_owner: BTreeMap<String, String> = snapshot
+            .rows("instance_actions")
+            .iter()
+            .filter_map(|row| Some((row["id"].clone()?, row["instance_uuid"].clone()?)))
+            .collect();
+        let mut rows = InstanceRows::default();
+        for (table, table_rows) in &snapshot.tables {
+            for row in table_rows {
+                let owner = row
+                    .values()
+                    .flatten()
+                    .find(|value| uuids.contains(*value))
+                    .cloned()
+                    .or_else(|| match table.as_str() {
+                        "instance_actions_events" => row["action_id"]
+                            .as_ref()
+                            .and_then(|id| action_owner.get(id).cloned()),
+                        _ => None,
+                    });
+                let entry = (table.clone(), row.clone());
+                match owner {
+                    Some(_) if is_live_pci(table, row) => rows.inventory.push(entry),
+                    Some(uuid) => rows.owned.entry(uuid).or_default().push(entry),
+                    None => rows.shared.push(entry),
+                }
+            }
+        }
+        rows
+    }
+
+    /// How much of `uuid`'s rows (as they were here) `after` still holds.
+    pub fn presence(&self, uuid: &str, after: &Snapshot) -> Presence {
+        let owned = self.owned.get(uuid).map_or(&[][..], Vec::as_slice);
+        let present = owned
+            .iter()
+            .filter(|(table, row)| {
+                after
+                    .tables
+                    .get(table)
+                    .is_some_and(|rows| rows.contains(row))
+            })
+            .count();
+        match present {
+            0 => Presence::Gone,
+            n if n == owned.len() => Presence::Whole,
+            n => Presence::Partial {
+                present: n,
+                total: owned.len(),
+            },
+        }
+    }
+
+    /// Rows that must outlive every purge (shared parents and live PCI
+    /// inventory) but that `after` lacks.
+    pub fn lost_permanent_rows(&self, after: &Snapshot) -> Vec<&TableRow> {
+        self.shared
+            .iter()
+            .chain(&self.inventory)
+            .filter(|(table, row)| {
+                !after
+                    .tables
+                    .get(table)
+                    .is_some_and(|rows| rows.contains(row))
+            })
+            .collect()
+    }
+}
+
+fn is_live_pci(table: &str, row: &Row) -> bool {
+    table == "pci_devices" && row["deleted"].as_deref() == Some("0")
+}
+
+/// Rows that reference an instance or an action that does not exist: every
+/// `instance_uuid` column (fixed_ips included), `tags.resource_id`,
+/// `instance_id_mappings.uuid`, and `instance_actions_events.action_id`.
+/// Live PCI inventory may outlive its instance and is not an orphan.
+pub fn orphans(snapshot: &Snapshot) -> Vec<String> {
+    let ids = |table: &str, column: &str| -> BTreeSet<String> {
+        snapshot
+            .rows(table)
+            .iter()
+            .filter_map(|row| row[column].clone())
+            .collect()
+    };
+    let instances = ids("instances", "uuid");
+    let actions = ids("instance_actions", "id");
+    let mut found = Vec::new();
+    for (table, rows) in &snapshot.tables {
+        let (column, parents) = match table.as_str() {
+            "instances" => continue,
+            "tags" => ("resource_id", &instances),
+            "instance_id_mappings" => ("uuid", &instances),
+            "instance_actions_events" => ("action_id", &actions),
+            _ => ("instance_uuid", &instances),
+        };
+        for row in rows {
+            let Some(Some(value)) = row.get(column) else {
+                continue;
+            };
+            if !parents.contains(value) && !is_live_pci(table, row) {
+                found.push(format!("{table}.{column} = {value}: {row:?}"));
+            }
+        }
+    }
+    found
+}
+
+/// An administrative connection to the test server (not to a test
+/// database), to find and end other sessions.
+pub enum Admin {
+    MySql(sqlx::MySqlConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl Admin {
+    pub async fn connect(backend: Backend) -> Admin {
+        let server = server_url(backend);
+        match backend {
+            Backend::MySql => Admin::MySql(
+                MySqlConnectOptions::from_str(&server)
+                    .expect("MySQL URL")
+                    .connect()
+                    .await
+                    .expect("admin connection"),
+            ),
+            Backend::Postgres => Admin::Postgres(
+                PgConnectOptions::from_str(&format!("{server}/postgres"))
+                    .expect("PostgreSQL URL")
+                    .connect()
+                    .await
+                    .expect("admin connection"),
+            ),
+            Backend::Sqlite => panic!("SQLite has no server sessions"),
+        }
+    }
+
+    /// Ids of the client sessions connected to `database`, this one
+    /// excluded (MariaDB processlist ids, PostgreSQL backend pids).
+    pub async fn sessions(&mut self, database: &str) -> Vec<i64> {
+        use sqlx::Row as _;
+        let rows = match self {
+            Admin::MySql(c) => sqlx::query(
+                "SELECT CAST(ID AS SIGNED) FROM information_schema.PROCESSLIST \
+                 WHERE DB = ? AND ID <> CONNECTION_ID() AND COMMAND <> 'Killed'",
+            )
+            .bind(database)
+            .fetch_all(c)
+            .await
+            .expect("processlist")
+            .iter()
+            .map(|row| row.get::<i64, _>(0))
+            .collect(),
+            Admin::Postgres(c) => sqlx::query(
+                "SELECT pid::bigint FROM pg_stat_activity WHERE datname = $1 \
+                 AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+            )
+            .bind(database)
+            .fetch_all(c)
+            .await
+            .expect("pg_stat_activity")
+            .iter()
+            .map(|row| row.get::<i64, _>(0))
+            .collect(),
+        };
+        rows
+    }
+
+    /// Ends a session from the server side (`KILL CONNECTION` on MariaDB,
+    /// `pg_terminate_backend` on PostgreSQL). A session that is already
+    /// gone is not an error.
+    pub async fn end_session(&mut self, id: i64) {
+        match self {
+            Admin::MySql(c) => {
+                // 1094: unknown thread id, it ended by itself meanwhile.
+                if let Err(e) = sqlx::query(&format!("KILL CONNECTION {id}"))
+                    .execute(c)
+                    .await
+                {
+                    assert!(e.to_string().contains("1094"), "KILL CONNECTION {id}: {e}");
+                }
+            }
+            Admin::Postgres(c) => {
+                sqlx::query("SELECT pg_terminate_backend($1::int)")
+                    .bind(id)
+                    .execute(c)
+                    .await
+                    .expect("pg_terminate_backend");
+            }
+        }
+    }
+}
+
+/// A new pool of up to `max` connections to the test database, apart from
+/// the harness's own: for a test that writes while nova-purge runs.
+pub async fn another_pool(test_db: &TestDb, max: u32) -> Db {
+    use sqlx::pool::PoolOptions;
+    match test_db.backend {
+        Backend::MySql => Db::MySql(
+            PoolOptions::new()
+                .max_connections(max)
+                .connect(&test_db.url)
+                .await
+                .expect("connect MariaDB"),
+        ),
+        Backend::Postgres => Db::Postgres(
+            PoolOptions::new()
+                .max_connections(max)
+                .connect(&test_db.url)
+                .await
+                .expect("connect PostgreSQL"),
+        ),
+        Backend::Sqlite => {
+            let path = test_db.url.trim_start_matches("sqlite://");
+            let connect = SqliteConnectOptions::new()
+                .filename(path)
+                .foreign_keys(true)
+                .busy_timeout(std::time::Duration::from_secs(30));
+            Db::Sqlite(
+                PoolOptions::new()
+                    .max_connections(max)
+                    .connect_with(connect)
+                    .await
+                    .expect("open SQLite"),
+            )
+        }
+    }
 }
