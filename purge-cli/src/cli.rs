@@ -1,6 +1,8 @@
 //! The command line, defined once: parsing, `--help`, and (later) the man
 //! page and completions all come from these types.
 
+use std::time::Duration;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::engine::MAX_BATCH_SIZE;
@@ -49,7 +51,7 @@ and running again carries on.";
     after_help = EXIT_CODES
 )]
 pub struct Cli {
-    /// Nova cell database: mysql://USER:PASS@HOST/DB, postgresql://USER:PASS@HOST/DB or sqlite://PATH
+    /// Nova cell database: mysql://USER:PASS@HOST/DB, postgresql://USER:PASS@HOST/DB or sqlite://PATH (overrides nova.conf)
     #[arg(
         long,
         global = true,
@@ -58,6 +60,24 @@ pub struct Cli {
         value_name = "URL"
     )]
     pub database_url: Option<String>,
+
+    /// Nova API database (cell_mappings, instance_mappings, ...), same URL forms
+    #[arg(
+        long,
+        global = true,
+        env = "NOVA_PURGE_API_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub api_database_url: Option<String>,
+
+    /// Read [database]/connection and [api_database]/connection from this nova.conf (repeatable; later files win)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config_file: Vec<std::path::PathBuf>,
+
+    /// Also read every *.conf file of DIR, in name order, after the --config-file files (repeatable)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub config_dir: Vec<std::path::PathBuf>,
 
     /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -87,6 +107,10 @@ pub enum Command {
     Targets(TargetsArgs),
     /// Create a throwaway SQLite database with sample Nova data and purge it
     Demo(DemoArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell)
+    Completions(crate::generate::CompletionsArgs),
+    /// Print the man page (or write one per subcommand with --output-dir)
+    Man(crate::generate::ManArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -122,6 +146,18 @@ pub struct PurgeArgs {
         value_parser = clap::value_parser!(u64).range(1..=MAX_BATCH_SIZE as u64)
     )]
     pub batch_size: u64,
+
+    /// Purge every cell listed in the API database's cell_mappings, cell0 included
+    #[arg(long, conflicts_with = "cell")]
+    pub all_cells: bool,
+
+    /// Purge this cell of the API database (name or uuid; repeatable)
+    #[arg(long, value_name = "NAME_OR_UUID")]
+    pub cell: Vec<String>,
+
+    /// Pause between batches, e.g. 500ms, 2s, 1m (at most 1h), to let replication and a busy cloud breathe
+    #[arg(long, value_name = "DURATION", value_parser = parse_pause)]
+    pub sleep: Option<Duration>,
 
     /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(short, long)]
@@ -160,4 +196,47 @@ pub struct DemoArgs {
     /// Keep the demo database at PATH (must not exist) instead of a temporary file
     #[arg(long, value_name = "PATH")]
     pub keep: Option<std::path::PathBuf>,
+}
+
+/// Parses `500ms`, `2s`, `1.5s`, `1m`: a number and a unit, at most an hour.
+fn parse_pause(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or("give a unit: ms, s or m (for example 500ms)")?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| "expected a number followed by ms, s or m (for example 500ms)".to_owned())?;
+    let seconds = match unit {
+        "ms" => number / 1000.0,
+        "s" => number,
+        "m" => number * 60.0,
+        _ => return Err(format!("unknown unit `{unit}`; use ms, s or m")),
+    };
+    if !(0.0..=3600.0).contains(&seconds) {
+        return Err("the pause must be between 0 and 1h".to_owned());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_take_a_number_and_a_unit() {
+        assert_eq!(parse_pause("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_pause("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_pause("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_pause("1m"), Ok(Duration::from_secs(60)));
+        for bad in ["", "5", "ms", "2h", "-1s", "1e9s", "9999m", "1..2s"] {
+            assert!(parse_pause(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

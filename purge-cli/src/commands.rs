@@ -1,34 +1,22 @@
 //! The subcommands: each turns parsed arguments into work and a report.
 
-use std::io::{self, BufRead, IsTerminal, Write};
+use std::io::{self, Write};
 use std::process::ExitCode;
 
-use purge_api::{DatabaseKind, Registry};
+use purge_api::Registry;
 use serde::Serialize;
-use tracing::{info, warn};
 
 use crate::check;
 use crate::cli::{CheckArgs, DemoArgs, Format, PurgeArgs, TargetsArgs};
 use crate::connect::DatabaseUrl;
-use crate::engine::{cutoff_for, Engine, PurgeOptions};
+use crate::engine::{cutoff_for, Pacing, PurgeOptions};
 use crate::error::{exit_code, Failure};
 use crate::fixture;
-use crate::plan::Plan;
-use crate::report::Report;
-use crate::schema::Schema;
+use crate::purge::{purge_database, Connections};
 
-fn load_registry() -> Result<Registry, Failure> {
+pub fn load_registry() -> Result<Registry, Failure> {
     Registry::load()
         .map_err(|e| Failure::Database(format!("the purge target registry is invalid: {e}")))
-}
-
-fn database_url(database_url: Option<&str>) -> Result<DatabaseUrl, Failure> {
-    let url = database_url.ok_or_else(|| {
-        Failure::Usage(
-            "no database given; pass --database-url URL or set NOVA_PURGE_DATABASE_URL".to_owned(),
-        )
-    })?;
-    DatabaseUrl::parse(url)
 }
 
 fn cutoff(older_than: u32) -> Result<chrono::NaiveDateTime, Failure> {
@@ -40,12 +28,12 @@ fn cutoff(older_than: u32) -> Result<chrono::NaiveDateTime, Failure> {
 }
 
 pub async fn purge(
-    database_url: Option<&str>,
+    connections: &Connections,
     args: &PurgeArgs,
+    pacing: Pacing,
     out: &mut dyn Write,
 ) -> Result<ExitCode, Failure> {
     let registry = load_registry()?;
-    let url = self::database_url(database_url)?;
     let options = PurgeOptions {
         older_than_days: args.older_than,
         cutoff: cutoff(args.older_than)?,
@@ -53,81 +41,20 @@ pub async fn purge(
         max_number: args.max_number,
         batch_size: usize::try_from(args.batch_size).expect("clap bounds --batch-size"),
     };
-    let report = purge_database(&url, &registry, &options, args.yes).await?;
-    match args.format {
-        Format::Json => report.write_json(out)?,
-        Format::Text => report.write_text(out)?,
-    }
-    Ok(ExitCode::from(if report.more_remaining {
-        exit_code::MORE_REMAINING
-    } else {
-        exit_code::DONE
-    }))
-}
-
-/// Connects, checks that the database is a Nova cell database, asks for
-/// confirmation where needed, and purges.
-async fn purge_database(
-    url: &DatabaseUrl,
-    registry: &Registry,
-    options: &PurgeOptions,
-    confirmed: bool,
-) -> Result<Report, Failure> {
-    let db = url.connect().await?;
-    let result = async {
-        let schema = Schema::inspect(&db).await?;
-        schema.require_nova_cell()?;
-        if !options.dry_run && !confirmed {
-            confirm(url, options)?;
-        }
-        let plan = Plan::new(registry, &schema, DatabaseKind::Cell);
-        for finding in check::findings(&schema, &plan, db.backend()) {
-            match finding.kind {
-                "uncovered-table" | "link-type" => warn!("{}", finding.message),
-                _ => info!("{}", finding.message),
-            }
-        }
-        Engine::new(&db, &plan, options).run(url.redacted()).await
-    }
-    .await;
-    db.close().await;
-    result
-}
-
-/// Asks on the terminal before deleting; refuses outright when there is no
-/// terminal to ask on, so that a script never deletes without `--yes`.
-fn confirm(url: &DatabaseUrl, options: &PurgeOptions) -> Result<(), Failure> {
-    let stdin = io::stdin();
-    if !stdin.is_terminal() {
-        return Err(Failure::Usage(
-            "refusing to delete without confirmation: standard input is not a terminal; \
-             pass --yes (and consider --dry-run first)"
-                .to_owned(),
-        ));
-    }
-    eprint!(
-        "This PERMANENTLY deletes every instance in {} deleted before {} UTC, with all its rows.\n\
-         Run with --dry-run first to see what would go. Type 'yes' to continue: ",
-        url.redacted(),
-        options.cutoff.format("%Y-%m-%d %H:%M:%S"),
-    );
-    let mut answer = String::new();
-    stdin.lock().read_line(&mut answer)?;
-    if answer.trim() != "yes" {
-        return Err(Failure::Usage(
-            "not confirmed; nothing was deleted".to_owned(),
-        ));
-    }
-    Ok(())
+    crate::purge::purge(connections, &registry, args, &options, pacing, out).await
 }
 
 pub async fn check(
-    database_url: Option<&str>,
+    connections: &Connections,
     args: &CheckArgs,
     out: &mut dyn Write,
 ) -> Result<ExitCode, Failure> {
     let registry = load_registry()?;
-    let url = self::database_url(database_url)?;
+    let url = connections.cell.as_ref().ok_or_else(|| {
+        Failure::Usage(
+            "no cell database given; pass --database-url (or set NOVA_PURGE_DATABASE_URL) or --config-file with [database]/connection".to_owned(),
+        )
+    })?;
     let options = PurgeOptions {
         older_than_days: args.older_than,
         cutoff: cutoff(args.older_than)?,
@@ -260,7 +187,7 @@ pub async fn demo(args: &DemoArgs, out: &mut dyn Write) -> Result<ExitCode, Fail
             url.redacted(),
             if dry_run { " --dry-run" } else { " --yes" }
         )?;
-        purge_database(&url, &registry, &options, true)
+        purge_database(&url, &registry, &options, true, None, &Pacing::default())
             .await?
             .write_text(out)?;
         writeln!(out)?;

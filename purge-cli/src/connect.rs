@@ -114,6 +114,37 @@ impl DatabaseUrl {
         self.backend
     }
 
+    /// True when both URLs name the same database on the same server,
+    /// whatever the credentials and options.
+    pub fn same_database(&self, other: &DatabaseUrl) -> bool {
+        if self.backend != other.backend {
+            return false;
+        }
+        if self.backend == Backend::Sqlite {
+            let canonical =
+                |url: &DatabaseUrl| url.sqlite_path.as_ref().and_then(|p| p.canonicalize().ok());
+            return canonical(self).is_some() && canonical(self) == canonical(other);
+        }
+        match (Url::parse(&self.raw), Url::parse(&other.raw)) {
+            (Ok(a), Ok(b)) => {
+                let host = |u: &Url| u.host_str().map(|h| h.to_lowercase());
+                host(&a) == host(&b)
+                    && a.port_or_known_default().or(self.default_port())
+                        == b.port_or_known_default().or(self.default_port())
+                    && a.path().trim_matches('/') == b.path().trim_matches('/')
+            }
+            _ => false,
+        }
+    }
+
+    fn default_port(&self) -> Option<u16> {
+        match self.backend {
+            Backend::MySql => Some(3306),
+            Backend::Postgres => Some(5432),
+            Backend::Sqlite => None,
+        }
+    }
+
     /// The URL with any password replaced by `***`, safe for output and logs.
     pub fn redacted(&self) -> String {
         match Url::parse(&self.raw) {

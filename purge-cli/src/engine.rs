@@ -5,14 +5,17 @@
 //! a rerun carries on from what is left.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, Utc};
 use purge_api::{Db, InstanceBatch, Link, Registration, Tx};
 use tracing::{debug, info, warn};
 
+use crate::api::ApiDatabase;
 use crate::error::{describe_sqlx, is_foreign_key_violation, is_transient, Failure};
+use crate::interrupt;
 use crate::plan::Plan;
+use crate::progress::Progress;
 use crate::report::{Report, SkippedInstance, SkippedTargetReport};
 
 /// Largest accepted `--batch-size`: two lists of this many parameters stay
@@ -45,9 +48,19 @@ struct Candidate {
 /// What one batch transaction did.
 #[derive(Debug, Default)]
 struct BatchOutcome {
-    instances: u64,
+    /// The instances purged (or, in a dry run, that would be).
+    purged: Vec<String>,
     rows: Vec<(&'static str, u64)>,
     skipped: Vec<SkippedInstance>,
+}
+
+/// The API database rows of a cell's purged instances, cleaned after each
+/// batch's cell commit (see `api.rs` for the order and why).
+#[derive(Clone, Copy)]
+pub struct ApiCleanup<'a> {
+    pub api: &'a ApiDatabase,
+    /// This cell's `cell_mappings.id`.
+    pub cell_id: i64,
 }
 
 /// Purges one database according to `plan`.
@@ -55,20 +68,57 @@ pub struct Engine<'a> {
     db: &'a Db,
     plan: &'a Plan,
     options: &'a PurgeOptions,
+    api: Option<ApiCleanup<'a>>,
+    pacing: Pacing,
+}
+
+/// How a long run behaves between batches.
+#[derive(Debug, Clone, Default)]
+pub struct Pacing {
+    /// Pause between batches, to let replication and a busy cloud breathe.
+    pub sleep: Option<Duration>,
+    /// Show progress on stderr (a bar on a terminal, periodic lines otherwise).
+    pub progress: bool,
 }
 
 impl<'a> Engine<'a> {
     pub fn new(db: &'a Db, plan: &'a Plan, options: &'a PurgeOptions) -> Self {
-        Engine { db, plan, options }
+        Engine {
+            db,
+            plan,
+            options,
+            api: None,
+            pacing: Pacing::default(),
+        }
+    }
+
+    /// Also removes the purged instances' rows from the API database.
+    pub fn with_api(mut self, api: ApiCleanup<'a>) -> Self {
+        self.api = Some(api);
+        self
+    }
+
+    pub fn with_pacing(mut self, pacing: Pacing) -> Self {
+        self.pacing = pacing;
+        self
     }
 
     /// Runs the whole purge and returns its report. On a database error the
-    /// batch in flight is rolled back; earlier batches stay committed.
+    /// batch in flight is rolled back; earlier batches stay committed. After
+    /// Ctrl-C it stops once the batch in flight has committed.
     pub async fn run(&self, database: String) -> Result<Report, Failure> {
         let started = Instant::now();
         let mut report = self.empty_report(database);
+        if let Some(cleanup) = self.api {
+            self.clean_api_leftovers(cleanup, &mut report).await?;
+        }
+        let mut progress = self.progress().await?;
         let mut after_id = 0;
         loop {
+            if interrupt::requested() {
+                report.interrupted = true;
+                break;
+            }
             let remaining = self
                 .options
                 .max_number
@@ -76,6 +126,11 @@ impl<'a> Engine<'a> {
             if remaining == 0 {
                 report.more_remaining = !self.candidates(after_id, 1).await?.is_empty();
                 break;
+            }
+            if report.batches > 0 {
+                if let Some(pause) = self.pacing.sleep {
+                    interrupt::sleep(pause).await;
+                }
             }
             let limit = usize::try_from(remaining).map_or(self.options.batch_size, |remaining| {
                 remaining.min(self.options.batch_size)
@@ -88,7 +143,7 @@ impl<'a> Engine<'a> {
             let batch_ms = elapsed_ms(batch_started);
             info!(
                 batch = report.batches + 1,
-                instances = outcome.instances,
+                instances = outcome.purged.len(),
                 skipped = outcome.skipped.len(),
                 ms = batch_ms,
                 dry_run = self.options.dry_run,
@@ -96,36 +151,107 @@ impl<'a> Engine<'a> {
             );
             report.batches += 1;
             report.max_batch_ms = report.max_batch_ms.max(batch_ms);
-            report.instances += outcome.instances;
-            for (table, rows) in outcome.rows {
-                *report.tables.entry(table.to_owned()).or_default() += rows;
-            }
+            report.instances += outcome.purged.len() as u64;
+            report.add_rows(outcome.rows);
             report.skipped_instances.extend(outcome.skipped);
+            if let Some(cleanup) = self.api {
+                let rows = cleanup
+                    .api
+                    .clean(cleanup.cell_id, &outcome.purged, self.options.dry_run)
+                    .await
+                    .map_err(|e| {
+                        Failure::database(
+                            "the cell batch committed, but removing its API database rows failed (the next run removes them)",
+                            e,
+                        )
+                    })?;
+                report.add_rows(rows);
+            }
+            if let Some(progress) = progress.as_mut() {
+                progress.update(report.instances);
+            }
+        }
+        if let Some(progress) = progress.as_mut() {
+            progress.finish(report.instances);
         }
         report.elapsed_ms = elapsed_ms(started);
         Ok(report)
     }
 
+    /// API rows of instances an earlier run purged from this cell but died
+    /// before removing from the API database.
+    async fn clean_api_leftovers(
+        &self,
+        cleanup: ApiCleanup<'_>,
+        report: &mut Report,
+    ) -> Result<(), Failure> {
+        let leftovers = cleanup.api.leftovers(cleanup.cell_id, self.db).await?;
+        if leftovers.is_empty() {
+            return Ok(());
+        }
+        warn!(
+            instances = leftovers.len(),
+            "removing API database rows of instances an earlier run purged"
+        );
+        for chunk in leftovers.chunks(self.options.batch_size) {
+            let rows = cleanup
+                .api
+                .clean(cleanup.cell_id, chunk, self.options.dry_run)
+                .await
+                .map_err(|e| {
+                    Failure::database("cannot remove API rows left by an earlier run", e)
+                })?;
+            report.add_rows(rows);
+        }
+        report.api_leftovers = leftovers.len() as u64;
+        Ok(())
+    }
+
+    /// A progress display, with the number of candidates when it is worth
+    /// counting them (on a terminal, where a bar shows the fraction done).
+    async fn progress(&self) -> Result<Option<Progress>, Failure> {
+        if !self.pacing.progress {
+            return Ok(None);
+        }
+        let total = if Progress::is_interactive() {
+            Some(self.count_candidates().await?)
+        } else {
+            None
+        };
+        let cap = self.options.max_number.unwrap_or(u64::MAX);
+        Ok(Some(Progress::start(
+            total.map(|t| t.min(cap)),
+            self.options.dry_run,
+        )))
+    }
+
+    async fn count_candidates(&self) -> Result<u64, Failure> {
+        let fail = |e| Failure::database("cannot count candidate instances", e);
+        let mut tx = self.db.begin_read().await.map_err(fail)?;
+        let mut stmt = tx.stmt();
+        stmt.push("SELECT COUNT(*) FROM ")
+            .ident("instances")
+            .push(" WHERE ");
+        self.push_candidate_predicate(&mut stmt);
+        let count = tx.fetch_count(&stmt).await.map_err(fail)?;
+        tx.rollback().await.map_err(fail)?;
+        Ok(count)
+    }
+
     fn empty_report(&self, database: String) -> Report {
         let mut table_order = Vec::new();
-        for registration in &self.plan.active {
+        let api_targets = self
+            .api
+            .iter()
+            .flat_map(|cleanup| cleanup.api.plan().active.iter());
+        for registration in self.plan.active.iter().chain(api_targets) {
             let table = registration.target.table().to_owned();
             if !table_order.contains(&table) {
                 table_order.push(table);
             }
         }
         Report {
-            dry_run: self.options.dry_run,
-            database,
-            older_than_days: self.options.older_than_days,
-            cutoff: self
-                .options
-                .cutoff
-                .and_utc()
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            instances: 0,
             tables: table_order.iter().map(|t| (t.clone(), 0)).collect(),
-            skipped_instances: Vec::new(),
             skipped_targets: self
                 .plan
                 .skipped_targets
@@ -142,11 +268,9 @@ impl<'a> Engine<'a> {
                     reason: s.reason.clone(),
                 })
                 .collect(),
-            more_remaining: false,
-            batches: 0,
-            elapsed_ms: 0,
-            max_batch_ms: 0,
+            api_cleaned: self.api.is_some(),
             table_order,
+            ..Report::empty(database, self.options)
         }
     }
 
@@ -201,7 +325,7 @@ impl<'a> Engine<'a> {
                     let one = std::slice::from_ref(candidate);
                     match self.try_batch_with_retries(one).await {
                         Ok(outcome) => {
-                            total.instances += outcome.instances;
+                            total.purged.extend(outcome.purged);
                             total.rows.extend(outcome.rows);
                             total.skipped.extend(outcome.skipped);
                         }
@@ -264,7 +388,7 @@ impl<'a> Engine<'a> {
                 .collect(),
         };
         let mut outcome = BatchOutcome {
-            instances: batch.len() as u64,
+            purged: batch.uuids.clone(),
             skipped: blocked_report(blocked),
             rows: Vec::with_capacity(self.plan.active.len()),
         };

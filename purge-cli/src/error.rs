@@ -19,6 +19,11 @@ pub mod exit_code {
     /// `check`: blocking problems (candidates will be skipped, or the
     /// database cannot be purged at all).
     pub const CHECK_BLOCKING: u8 = 5;
+    /// Some cells were purged, but at least one failed (its error is in the
+    /// report).
+    pub const CELL_FAILED: u8 = 6;
+    /// Ctrl-C stopped the run after a committed batch; run again to continue.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Debug, thiserror::Error)]

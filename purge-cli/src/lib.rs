@@ -1,14 +1,20 @@
 //! nova-purge as a library: `main` parses the command line, `run` executes
 //! a parsed command. The binary is a one-line wrapper around [`main`].
 
+pub mod api;
 pub mod check;
 pub mod cli;
 mod commands;
+pub mod config;
 pub mod connect;
 pub mod engine;
 pub mod error;
 pub mod fixture;
+pub mod generate;
+mod interrupt;
 pub mod plan;
+mod progress;
+pub mod purge;
 pub mod report;
 pub mod schema;
 
@@ -44,7 +50,11 @@ pub fn main() -> ExitCode {
         }
     };
     let mut stdout = io::stdout().lock();
-    match runtime.block_on(run(cli, &mut stdout)) {
+    let outcome = runtime.block_on(async {
+        interrupt::install();
+        run(cli, &mut stdout).await
+    });
+    match outcome {
         Ok(code) => code,
         Err(failure) => {
             eprintln!("error: {failure}");
@@ -55,11 +65,19 @@ pub fn main() -> ExitCode {
 
 /// Runs a parsed command, writing its report to `out`.
 pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode, Failure> {
-    let outcome = match cli.command {
-        cli::Command::Purge(args) => commands::purge(cli.database_url.as_deref(), &args, out).await,
-        cli::Command::Check(args) => commands::check(cli.database_url.as_deref(), &args, out).await,
-        cli::Command::Targets(args) => commands::targets(&args, out),
-        cli::Command::Demo(args) => commands::demo(&args, out).await,
+    let outcome = match &cli.command {
+        cli::Command::Purge(args) => {
+            let pacing = engine::Pacing {
+                sleep: args.sleep,
+                progress: cli.quiet == 0 && args.format == cli::Format::Text,
+            };
+            commands::purge(&connections(&cli)?, args, pacing, out).await
+        }
+        cli::Command::Check(args) => commands::check(&connections(&cli)?, args, out).await,
+        cli::Command::Targets(args) => commands::targets(args, out),
+        cli::Command::Demo(args) => commands::demo(args, out).await,
+        cli::Command::Completions(args) => generate::run_completions(args, out),
+        cli::Command::Man(args) => generate::run_man(args, out),
     };
     // A closed pipe (`nova-purge targets | head`) is not a failure.
     match outcome {
@@ -68,6 +86,70 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode, Failure> {
         }
         other => other,
     }
+}
+
+/// The databases named on the command line, in the environment or in
+/// nova.conf (`--config-file`, `--config-dir`, else /etc/nova/nova.conf
+/// when no `--database-url` is given). The command line wins.
+fn connections(cli: &Cli) -> Result<purge::Connections, Failure> {
+    let mut sources: Vec<config::ConfigSource> = cli
+        .config_file
+        .iter()
+        .cloned()
+        .map(config::ConfigSource::File)
+        .chain(
+            cli.config_dir
+                .iter()
+                .cloned()
+                .map(config::ConfigSource::Dir),
+        )
+        .collect();
+    if sources.is_empty() && cli.database_url.is_none() {
+        sources.extend(config::default_config_file().map(config::ConfigSource::File));
+    }
+    let nova_conf = if sources.is_empty() {
+        None
+    } else {
+        Some(config::load(&sources)?)
+    };
+    let from_conf =
+        |url: Result<config::ConvertedUrl, Failure>| -> Result<connect::DatabaseUrl, Failure> {
+            let url = url?;
+            url.log_adjustments();
+            url.database_url()
+        };
+    // The SQLAlchemy forms of nova.conf (`mysql+pymysql://...`) are
+    // accepted on the command line too; plain schemes keep nova-purge's
+    // meaning (`sqlite:///x` is the absolute path /x).
+    let parse_flag = |raw: &str| -> Result<connect::DatabaseUrl, Failure> {
+        let scheme = raw.split_once("://").map_or("", |(scheme, _)| scheme);
+        if scheme.contains('+') {
+            from_conf(
+                config::sqlalchemy_to_database_url(raw)
+                    .map_err(|reason| Failure::Usage(format!("the database URL: {reason}"))),
+            )
+        } else {
+            connect::DatabaseUrl::parse(raw)
+        }
+    };
+    let mut connections = purge::Connections::default();
+    if let Some(flag) = &cli.database_url {
+        connections.cell = Some(parse_flag(flag)?);
+        connections.template_base = Some(flag.clone());
+    } else if let Some(conf) = &nova_conf {
+        if let Some(value) = conf.database_connection()? {
+            connections.cell = Some(from_conf(conf.database_url())?);
+            connections.template_base = Some(value.value().to_owned());
+        }
+    }
+    if let Some(flag) = &cli.api_database_url {
+        connections.api = Some(parse_flag(flag)?);
+    } else if let Some(conf) = &nova_conf {
+        if conf.api_database_connection()?.is_some() {
+            connections.api = Some(from_conf(conf.api_database_url())?);
+        }
+    }
+    Ok(connections)
 }
 
 /// clap's own errors are several lines long; operators get one line that

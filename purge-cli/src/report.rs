@@ -22,7 +22,7 @@ pub struct SkippedTargetReport {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     pub dry_run: bool,
     /// The database purged, password redacted.
@@ -41,6 +41,14 @@ pub struct Report {
     pub skipped_target_details: Vec<SkippedTargetReport>,
     /// True when `--max-number` ended the run with candidates left.
     pub more_remaining: bool,
+    /// True when Ctrl-C stopped the run after a committed batch.
+    pub interrupted: bool,
+    /// True when the API database rows of purged instances were removed
+    /// too; false when no API database was given.
+    pub api_cleaned: bool,
+    /// Instances whose API rows an earlier, interrupted run left and this
+    /// run removed.
+    pub api_leftovers: u64,
     /// Transactions run.
     pub batches: u64,
     pub elapsed_ms: u64,
@@ -52,6 +60,58 @@ pub struct Report {
 }
 
 impl Report {
+    /// A report of nothing done yet on `database`.
+    pub fn empty(database: String, options: &crate::engine::PurgeOptions) -> Report {
+        Report {
+            dry_run: options.dry_run,
+            database,
+            older_than_days: options.older_than_days,
+            cutoff: options
+                .cutoff
+                .and_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            api_cleaned: true,
+            ..Report::default()
+        }
+    }
+
+    /// Adds another database's report to these totals.
+    pub fn merge(&mut self, other: &Report) {
+        self.instances += other.instances;
+        for (table, rows) in &other.tables {
+            *self.tables.entry(table.clone()).or_default() += rows;
+            if !self.table_order.contains(table) {
+                self.table_order.push(table.clone());
+            }
+        }
+        self.skipped_instances
+            .extend(other.skipped_instances.iter().cloned());
+        for table in &other.skipped_targets {
+            if !self.skipped_targets.contains(table) {
+                self.skipped_targets.push(table.clone());
+            }
+        }
+        for detail in &other.skipped_target_details {
+            if !self.skipped_target_details.contains(detail) {
+                self.skipped_target_details.push(detail.clone());
+            }
+        }
+        self.more_remaining |= other.more_remaining;
+        self.interrupted |= other.interrupted;
+        self.api_cleaned &= other.api_cleaned;
+        self.api_leftovers += other.api_leftovers;
+        self.batches += other.batches;
+        self.elapsed_ms += other.elapsed_ms;
+        self.max_batch_ms = self.max_batch_ms.max(other.max_batch_ms);
+    }
+
+    /// Adds rows deleted (or counted) per table.
+    pub fn add_rows(&mut self, rows: impl IntoIterator<Item = (&'static str, u64)>) {
+        for (table, n) in rows {
+            *self.tables.entry(table.to_owned()).or_default() += n;
+        }
+    }
+
     pub fn total_rows(&self) -> u64 {
         self.tables.values().sum()
     }
@@ -99,6 +159,24 @@ impl Report {
             for skipped in &self.skipped_target_details {
                 writeln!(out, "  {}: {}", skipped.name, skipped.reason)?;
             }
+        }
+        if !self.api_cleaned {
+            writeln!(
+                out,
+                "API database: not given, so rows in instance_mappings, request_specs, instance_group_member and build_requests were not cleaned"
+            )?;
+        } else if self.api_leftovers > 0 {
+            writeln!(
+                out,
+                "API database: also removed the rows of {} instances an earlier run had purged",
+                self.api_leftovers
+            )?;
+        }
+        if self.interrupted {
+            writeln!(
+                out,
+                "interrupted: stopped after the last committed batch; run again to continue"
+            )?;
         }
         if self.more_remaining {
             writeln!(

@@ -16,8 +16,22 @@ macro_rules! on_every_backend {
     };
 }
 
+/// As `on_every_backend!`, for the two database servers only.
+macro_rules! on_every_server {
+    ($($scenario:ident),* $(,)?) => {
+        mod mariadb {
+            $(#[tokio::test] async fn $scenario() { super::$scenario(purge_api::Backend::MySql).await })*
+        }
+        mod postgresql {
+            $(#[tokio::test] async fn $scenario() { super::$scenario(purge_api::Backend::Postgres).await })*
+        }
+    };
+}
+
 mod bad_input;
 mod batching;
+mod cells;
 mod check;
+mod config;
 mod purge;
 mod registry;

@@ -68,3 +68,28 @@ fn targets_lists_every_target_in_a_valid_order() {
         text.stdout
     );
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_command_line_definition() {
+    let bash = nova_purge(&["completions", "bash"], &[]);
+    assert_eq!(bash.code, 0, "{bash:?}");
+    for needle in [
+        "--older-than",
+        "--all-cells",
+        "--config-file",
+        "purge-deleted-instances",
+    ] {
+        assert!(
+            bash.stdout.contains(needle),
+            "{needle} missing from the bash completions"
+        );
+    }
+    let man = nova_purge(&["man"], &[]);
+    assert_eq!(man.code, 0, "{man:?}");
+    assert!(
+        man.stdout.contains(".TH nova-purge 1"),
+        "{}",
+        &man.stdout[..200.min(man.stdout.len())]
+    );
+    assert!(man.stdout.contains("purge"));
+}
