@@ -43,6 +43,7 @@ impl Backend {
 /// parameter replaces a long `IN (...)` list.
 #[derive(Debug, Clone)]
 enum Bind {
+    Null,
     Text(String),
     Int(i64),
     Time(NaiveDateTime),
@@ -89,6 +90,11 @@ impl Stmt {
 
     pub fn bind_text(&mut self, value: &str) -> &mut Self {
         self.bind(Bind::Text(value.to_owned()))
+    }
+
+    /// A NULL parameter (typed as text, which every backend converts).
+    pub fn bind_null(&mut self) -> &mut Self {
+        self.bind(Bind::Null)
     }
 
     pub fn bind_int(&mut self, value: i64) -> &mut Self {
@@ -257,11 +263,13 @@ fn bind_scalars<'q, DB>(
 where
     DB: Database,
     &'q str: Encode<'q, DB> + Type<DB>,
+    Option<&'q str>: Encode<'q, DB> + Type<DB>,
     i64: Encode<'q, DB> + Type<DB>,
     NaiveDateTime: Encode<'q, DB> + Type<DB>,
 {
     for bind in binds {
         query = match bind {
+            Bind::Null => query.bind(None::<&str>),
             Bind::Text(v) => query.bind(v.as_str()),
             Bind::Int(v) => query.bind(*v),
             Bind::Time(v) => query.bind(*v),
@@ -279,6 +287,7 @@ fn bind_postgres<'q>(
 ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
     for bind in binds {
         query = match bind {
+            Bind::Null => query.bind(None::<&str>),
             Bind::Text(v) => query.bind(v.as_str()),
             Bind::Int(v) => query.bind(*v),
             Bind::Time(v) => query.bind(*v),

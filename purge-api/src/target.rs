@@ -146,11 +146,12 @@ impl Link {
 
 /// One table whose rows belong to instances and must go with them.
 ///
-/// Implementations register themselves with [`crate::register_target!`]. The
-/// default `count` and `delete` derive their SQL from [`PurgeTarget::link`];
-/// a target whose rows cannot be described by a [`Link`] overrides both, and
-/// must keep them selecting exactly the same rows: the dry run reports what
-/// `count` returns as what the real run will delete.
+/// Implementations register themselves with [`crate::register_target!`].
+/// Which rows belong to a batch is said once, by
+/// [`PurgeTarget::push_predicate`] (by default derived from
+/// [`PurgeTarget::link`]); counting, exporting and deleting all use it, so
+/// the dry run, the audit export and the real run always agree. A target
+/// whose rows a [`Link`] cannot describe overrides `push_predicate`.
 #[async_trait]
 pub trait PurgeTarget: Send + Sync + 'static {
     /// Unique name, used for ordering (`before`) and in reports.
@@ -167,13 +168,20 @@ pub trait PurgeTarget: Send + Sync + 'static {
     /// How the table's rows reach an instance.
     fn link(&self) -> Link;
 
+    /// Appends the condition (after `WHERE`) that selects the rows of this
+    /// target's table belonging to `batch`. Column names stay unqualified:
+    /// the table may be aliased.
+    fn push_predicate(&self, stmt: &mut Stmt, batch: &InstanceBatch) {
+        self.link().push_predicate(stmt, batch);
+    }
+
     /// Counts the rows that [`PurgeTarget::delete`] would remove for `batch`.
     async fn count(&self, tx: &mut Tx, batch: &InstanceBatch) -> Result<u64, sqlx::Error> {
         let mut stmt = tx.stmt();
         stmt.push("SELECT COUNT(*) FROM ")
             .ident(self.table())
             .push(" WHERE ");
-        self.link().push_predicate(&mut stmt, batch);
+        self.push_predicate(&mut stmt, batch);
         tx.fetch_count(&stmt).await
     }
 
@@ -184,7 +192,7 @@ pub trait PurgeTarget: Send + Sync + 'static {
         stmt.push("DELETE FROM ")
             .ident(self.table())
             .push(" WHERE ");
-        self.link().push_predicate(&mut stmt, batch);
+        self.push_predicate(&mut stmt, batch);
         tx.execute(&stmt).await
     }
 }

@@ -14,11 +14,13 @@
 //! in another cell, and its API rows are that live instance's.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 
 use purge_api::{DatabaseKind, Db, Registry, Tx, Value};
 
 use crate::connect::DatabaseUrl;
 use crate::error::Failure;
+use crate::export::{self, Export};
 use crate::plan::Plan;
 use crate::schema::Schema;
 
@@ -114,7 +116,29 @@ impl ApiDatabase {
         cell_id: i64,
         uuids: &[String],
         dry_run: bool,
-    ) -> Result<Vec<(&'static str, u64)>, sqlx::Error> {
+        export: Option<ApiExport<'_>>,
+    ) -> Result<Vec<(&'static str, u64)>, Failure> {
+        let fail = |e| {
+            Failure::database(
+                "the cell batch committed, but removing its API database rows failed (the next run removes them)",
+                e,
+            )
+        };
+        self.clean_rows(cell_id, uuids, dry_run, export)
+            .await
+            .map_err(|e| match e {
+                CleanError::Database(e) => fail(e),
+                CleanError::Export(failure) => failure,
+            })
+    }
+
+    async fn clean_rows(
+        &self,
+        cell_id: i64,
+        uuids: &[String],
+        dry_run: bool,
+        export: Option<ApiExport<'_>>,
+    ) -> Result<Vec<(&'static str, u64)>, CleanError> {
         if uuids.is_empty() {
             return Ok(Vec::new());
         }
@@ -129,9 +153,17 @@ impl ApiDatabase {
             uuids: eligible,
         };
         let mut rows = Vec::with_capacity(self.plan.active.len());
+        let mut exported = Vec::new();
         if !batch.uuids.is_empty() {
             for registration in &self.plan.active {
                 let target = registration.target;
+                if export.is_some() && !dry_run {
+                    let columns = &self.plan.columns[target.table()];
+                    exported.push((
+                        target.table(),
+                        export::select_rows(&mut tx, target, columns, &batch).await?,
+                    ));
+                }
                 let n = if dry_run {
                     target.count(&mut tx, &batch).await?
                 } else {
@@ -142,8 +174,21 @@ impl ApiDatabase {
         }
         if dry_run {
             tx.rollback().await?;
-        } else {
-            tx.commit().await?;
+            return Ok(rows);
+        }
+        match export {
+            Some(ApiExport {
+                export,
+                batch: number,
+                cell,
+            }) if !batch.uuids.is_empty() => {
+                export::record_rows(export, number, DatabaseKind::Api, cell, &exported)
+                    .map_err(CleanError::Export)?;
+                tx.commit().await?;
+                export::record_commit(export, number, DatabaseKind::Api, cell, &batch.uuids)
+                    .map_err(CleanError::Export)?;
+            }
+            _ => tx.commit().await?,
         }
         Ok(rows)
     }
@@ -196,6 +241,25 @@ impl ApiDatabase {
 
     pub async fn close(&self) {
         self.db.close().await;
+    }
+}
+
+/// Where the API rows of a batch are recorded, with the batch's number.
+#[derive(Clone, Copy)]
+pub struct ApiExport<'a> {
+    pub export: &'a Mutex<Export>,
+    pub batch: u64,
+    pub cell: Option<&'a str>,
+}
+
+enum CleanError {
+    Database(sqlx::Error),
+    Export(Failure),
+}
+
+impl From<sqlx::Error> for CleanError {
+    fn from(err: sqlx::Error) -> Self {
+        CleanError::Database(err)
     }
 }
 

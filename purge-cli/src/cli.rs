@@ -26,6 +26,12 @@ Exit codes:
   4  warnings only: the purge will run; skipped targets or missing indexes
   5  blocking problems: candidates a purge would skip, or not a usable Nova cell database";
 
+const RESTORE_EXIT_CODES: &str = "\
+Exit codes:
+  0  every batch restored (or, with --dry-run, would be)
+  1  a row conflicts with the database, or a database error; the batch at fault was rolled back
+  2  bad usage or input (a missing or malformed export file)";
+
 const PURGE_WARNING: &str = "\
 Permanently delete soft-deleted Nova instances older than --older-than days,
 together with every row that belongs to them (metadata, faults, actions and
@@ -103,6 +109,9 @@ pub enum Command {
     /// Compare the database with the registered targets and count what a purge would remove; deletes nothing
     #[command(after_help = CHECK_EXIT_CODES)]
     Check(CheckArgs),
+    /// Put back the rows a `purge --export` recorded (parents first, one transaction per batch)
+    #[command(after_help = RESTORE_EXIT_CODES)]
+    Restore(RestoreArgs),
     /// List the registered purge targets in execution order
     Targets(TargetsArgs),
     /// Create a throwaway SQLite database with sample Nova data and purge it
@@ -159,9 +168,28 @@ pub struct PurgeArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_pause)]
     pub sleep: Option<Duration>,
 
+    /// Write every deleted row to PATH (JSON Lines, synced before each commit; never overwritten) for audits and `restore`
+    #[arg(long, value_name = "PATH", conflicts_with = "dry_run")]
+    pub export: Option<std::path::PathBuf>,
+
     /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(short, long)]
     pub yes: bool,
+
+    /// Report format on stdout
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A file written by `purge --export`
+    #[arg(value_name = "PATH")]
+    pub path: std::path::PathBuf,
+
+    /// Check that every row can be put back; restore nothing
+    #[arg(long, visible_alias = "dry")]
+    pub dry_run: bool,
 
     /// Report format on stdout
     #[arg(long, value_enum, default_value_t = Format::Text)]

@@ -12,7 +12,7 @@ use crate::connect::DatabaseUrl;
 use crate::engine::{cutoff_for, Pacing, PurgeOptions};
 use crate::error::{exit_code, Failure};
 use crate::fixture;
-use crate::purge::{purge_database, Connections};
+use crate::purge::{purge_database, Connections, Run};
 
 pub fn load_registry() -> Result<Registry, Failure> {
     Registry::load()
@@ -187,7 +187,14 @@ pub async fn demo(args: &DemoArgs, out: &mut dyn Write) -> Result<ExitCode, Fail
             url.redacted(),
             if dry_run { " --dry-run" } else { " --yes" }
         )?;
-        purge_database(&url, &registry, &options, true, None, &Pacing::default())
+        let pacing = Pacing::default();
+        let run = Run {
+            registry: &registry,
+            options: &options,
+            pacing: &pacing,
+            export: None,
+        };
+        purge_database(&url, &run, true, None, None)
             .await?
             .write_text(out)?;
         writeln!(out)?;

@@ -5,14 +5,16 @@
 //! a rerun carries on from what is left.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, Utc};
-use purge_api::{Db, InstanceBatch, Link, Registration, Tx};
+use purge_api::{DatabaseKind, Db, InstanceBatch, Link, Registration, Tx};
 use tracing::{debug, info, warn};
 
-use crate::api::ApiDatabase;
+use crate::api::{ApiDatabase, ApiExport};
 use crate::error::{describe_sqlx, is_foreign_key_violation, is_transient, Failure};
+use crate::export::{self, Export, TableRows};
 use crate::interrupt;
 use crate::plan::Plan;
 use crate::progress::Progress;
@@ -45,9 +47,25 @@ struct Candidate {
     uuid: String,
 }
 
+/// Why a batch did not commit.
+#[derive(Debug)]
+enum BatchError {
+    Database(sqlx::Error),
+    /// The export file could not be written; the batch was rolled back.
+    Export(Failure),
+}
+
+impl From<sqlx::Error> for BatchError {
+    fn from(err: sqlx::Error) -> Self {
+        BatchError::Database(err)
+    }
+}
+
 /// What one batch transaction did.
 #[derive(Debug, Default)]
 struct BatchOutcome {
+    /// The batch's number in the export file, when there is one.
+    export_batch: Option<u64>,
     /// The instances purged (or, in a dry run, that would be).
     purged: Vec<String>,
     rows: Vec<(&'static str, u64)>,
@@ -70,6 +88,9 @@ pub struct Engine<'a> {
     options: &'a PurgeOptions,
     api: Option<ApiCleanup<'a>>,
     pacing: Pacing,
+    export: Option<&'a Mutex<Export>>,
+    /// The cell's name in the export file.
+    export_label: Option<String>,
 }
 
 /// How a long run behaves between batches.
@@ -89,7 +110,16 @@ impl<'a> Engine<'a> {
             options,
             api: None,
             pacing: Pacing::default(),
+            export: None,
+            export_label: None,
         }
+    }
+
+    /// Writes every deleted row to `export` before each commit.
+    pub fn with_export(mut self, export: &'a Mutex<Export>, cell: Option<String>) -> Self {
+        self.export = Some(export);
+        self.export_label = cell;
+        self
     }
 
     /// Also removes the purged instances' rows from the API database.
@@ -155,16 +185,23 @@ impl<'a> Engine<'a> {
             report.add_rows(outcome.rows);
             report.skipped_instances.extend(outcome.skipped);
             if let Some(cleanup) = self.api {
+                let export = self
+                    .export
+                    .zip(outcome.export_batch)
+                    .map(|(export, batch)| ApiExport {
+                        export,
+                        batch,
+                        cell: self.export_label.as_deref(),
+                    });
                 let rows = cleanup
                     .api
-                    .clean(cleanup.cell_id, &outcome.purged, self.options.dry_run)
-                    .await
-                    .map_err(|e| {
-                        Failure::database(
-                            "the cell batch committed, but removing its API database rows failed (the next run removes them)",
-                            e,
-                        )
-                    })?;
+                    .clean(
+                        cleanup.cell_id,
+                        &outcome.purged,
+                        self.options.dry_run,
+                        export,
+                    )
+                    .await?;
                 report.add_rows(rows);
             }
             if let Some(progress) = progress.as_mut() {
@@ -194,13 +231,18 @@ impl<'a> Engine<'a> {
             "removing API database rows of instances an earlier run purged"
         );
         for chunk in leftovers.chunks(self.options.batch_size) {
+            let export = self.export.map(|export| ApiExport {
+                export,
+                batch: export
+                    .lock()
+                    .expect("the export is not poisoned")
+                    .next_batch(),
+                cell: self.export_label.as_deref(),
+            });
             let rows = cleanup
                 .api
-                .clean(cleanup.cell_id, chunk, self.options.dry_run)
-                .await
-                .map_err(|e| {
-                    Failure::database("cannot remove API rows left by an earlier run", e)
-                })?;
+                .clean(cleanup.cell_id, chunk, self.options.dry_run, export)
+                .await?;
             report.add_rows(rows);
         }
         report.api_leftovers = leftovers.len() as u64;
@@ -315,10 +357,17 @@ impl<'a> Engine<'a> {
     /// schema did not reveal, purges its instances one by one so that only
     /// the instance at fault is skipped.
     async fn purge_batch(&self, candidates: &[Candidate]) -> Result<BatchOutcome, Failure> {
-        let fail = |e| Failure::database("purge batch failed and was rolled back", e);
+        let fail = |e: BatchError| match e {
+            BatchError::Database(e) => {
+                Failure::database("purge batch failed and was rolled back", e)
+            }
+            BatchError::Export(failure) => failure,
+        };
         match self.try_batch_with_retries(candidates).await {
             Ok(outcome) => Ok(outcome),
-            Err(e) if is_foreign_key_violation(&e) && candidates.len() > 1 => {
+            Err(BatchError::Database(e))
+                if is_foreign_key_violation(&e) && candidates.len() > 1 =>
+            {
                 warn!(error = %e, "batch refused by a foreign key; retrying its instances one by one");
                 let mut total = BatchOutcome::default();
                 for candidate in candidates {
@@ -329,7 +378,7 @@ impl<'a> Engine<'a> {
                             total.rows.extend(outcome.rows);
                             total.skipped.extend(outcome.skipped);
                         }
-                        Err(e) if is_foreign_key_violation(&e) => {
+                        Err(BatchError::Database(e)) if is_foreign_key_violation(&e) => {
                             total.skipped.push(fk_skip(candidate, &e));
                         }
                         Err(e) => return Err(fail(e)),
@@ -337,7 +386,7 @@ impl<'a> Engine<'a> {
                 }
                 Ok(total)
             }
-            Err(e) if is_foreign_key_violation(&e) => Ok(BatchOutcome {
+            Err(BatchError::Database(e)) if is_foreign_key_violation(&e) => Ok(BatchOutcome {
                 skipped: vec![fk_skip(&candidates[0], &e)],
                 ..BatchOutcome::default()
             }),
@@ -351,11 +400,11 @@ impl<'a> Engine<'a> {
     async fn try_batch_with_retries(
         &self,
         candidates: &[Candidate],
-    ) -> Result<BatchOutcome, sqlx::Error> {
+    ) -> Result<BatchOutcome, BatchError> {
         let mut pause = FIRST_RETRY_PAUSE;
         for attempt in 1.. {
             match self.try_batch(candidates).await {
-                Err(e) if is_transient(&e) && attempt < MAX_ATTEMPTS => {
+                Err(BatchError::Database(e)) if is_transient(&e) && attempt < MAX_ATTEMPTS => {
                     warn!(attempt, error = %describe_sqlx(&e), "batch rolled back by a conflict; retrying");
                     tokio::time::sleep(pause).await;
                     pause *= 2;
@@ -366,7 +415,7 @@ impl<'a> Engine<'a> {
         unreachable!("the loop returns on the last attempt")
     }
 
-    async fn try_batch(&self, candidates: &[Candidate]) -> Result<BatchOutcome, sqlx::Error> {
+    async fn try_batch(&self, candidates: &[Candidate]) -> Result<BatchOutcome, BatchError> {
         let dry_run = self.options.dry_run;
         let mut tx = if dry_run {
             self.db.begin_read().await?
@@ -388,23 +437,45 @@ impl<'a> Engine<'a> {
                 .collect(),
         };
         let mut outcome = BatchOutcome {
+            export_batch: None,
             purged: batch.uuids.clone(),
             skipped: blocked_report(blocked),
             rows: Vec::with_capacity(self.plan.active.len()),
         };
+        let mut exported: Vec<TableRows> = Vec::new();
         if !batch.is_empty() {
             if !dry_run {
                 self.lock_two_hop_parents(&mut tx, &batch).await?;
             }
             for registration in &self.plan.active {
+                let target = registration.target;
+                if self.export.is_some() && !dry_run {
+                    let columns = &self.plan.columns[target.table()];
+                    let rows = export::select_rows(&mut tx, target, columns, &batch).await?;
+                    exported.push((target.table(), rows));
+                }
                 let rows = self.apply(registration, &mut tx, &batch).await?;
-                outcome.rows.push((registration.target.table(), rows));
+                outcome.rows.push((target.table(), rows));
             }
         }
         if dry_run {
             tx.rollback().await?;
-        } else {
-            tx.commit().await?;
+            return Ok(outcome);
+        }
+        match &self.export {
+            Some(export) if !batch.is_empty() => {
+                let number = export::next_batch(export);
+                let label = self.export_label.as_deref();
+                // Durable before the commit: a committed delete always has
+                // its record.
+                export::record_rows(export, number, DatabaseKind::Cell, label, &exported)
+                    .map_err(BatchError::Export)?;
+                tx.commit().await?;
+                outcome.export_batch = Some(number);
+                export::record_commit(export, number, DatabaseKind::Cell, label, &batch.uuids)
+                    .map_err(BatchError::Export)?;
+            }
+            _ => tx.commit().await?,
         }
         Ok(outcome)
     }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod connect;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod fixture;
 pub mod generate;
 mod interrupt;
@@ -16,6 +17,7 @@ pub mod plan;
 mod progress;
 pub mod purge;
 pub mod report;
+pub mod restore;
 pub mod schema;
 
 // The plugins crate is never called by name; without this line the linker
@@ -74,6 +76,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode, Failure> {
             commands::purge(&connections(&cli)?, args, pacing, out).await
         }
         cli::Command::Check(args) => commands::check(&connections(&cli)?, args, out).await,
+        cli::Command::Restore(args) => {
+            let registry = commands::load_registry()?;
+            restore::restore(&connections(&cli)?, &registry, args, out).await
+        }
         cli::Command::Targets(args) => commands::targets(args, out),
         cli::Command::Demo(args) => commands::demo(args, out).await,
         cli::Command::Completions(args) => generate::run_completions(args, out),

@@ -2,6 +2,8 @@
 //! the live schema: which targets run, which are skipped because their table
 //! is not there, and which tables can block an instance's purge.
 
+use std::collections::BTreeMap;
+
 use purge_api::{DatabaseKind, InstanceBatch, Link, Registration, Registry, Tx};
 use tracing::{debug, warn};
 
@@ -63,6 +65,8 @@ impl Blocker {
 pub struct Plan {
     /// Targets to run, in registry order.
     pub active: Vec<&'static Registration>,
+    /// The columns of each active target's table, for the audit export.
+    pub columns: BTreeMap<&'static str, Vec<String>>,
     pub skipped_targets: Vec<SkippedTarget>,
     pub blockers: Vec<Blocker>,
 }
@@ -89,8 +93,16 @@ impl Plan {
             }
         }
         let blockers = blockers(schema, &active);
+        let columns = active
+            .iter()
+            .map(|r| {
+                let table = r.target.table();
+                (table, schema.columns(table).map(str::to_owned).collect())
+            })
+            .collect();
         Plan {
             active,
+            columns,
             skipped_targets,
             blockers,
         }

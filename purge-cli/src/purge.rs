@@ -4,6 +4,7 @@
 
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 use purge_api::{DatabaseKind, Registry};
 use serde::Serialize;
@@ -15,6 +16,7 @@ use crate::cli::{Format, PurgeArgs};
 use crate::connect::DatabaseUrl;
 use crate::engine::{ApiCleanup, Engine, Pacing, PurgeOptions};
 use crate::error::{exit_code, Failure};
+use crate::export::Export;
 use crate::plan::Plan;
 use crate::report::Report;
 use crate::schema::Schema;
@@ -117,10 +119,24 @@ pub async fn purge(
     pacing: Pacing,
     out: &mut dyn Write,
 ) -> Result<ExitCode, Failure> {
+    // Created before anything is read or deleted: a name that is taken
+    // stops the run at once.
+    let export = args
+        .export
+        .as_deref()
+        .map(Export::create)
+        .transpose()?
+        .map(Mutex::new);
+    let run = Run {
+        registry,
+        options,
+        pacing: &pacing,
+        export: export.as_ref(),
+    };
     let report = if args.all_cells || !args.cell.is_empty() {
-        purge_cells(connections, registry, args, options, &pacing).await?
+        purge_cells(connections, &run, args).await?
     } else {
-        purge_local_cell(connections, registry, options, args.yes, &pacing).await?
+        purge_local_cell(connections, &run, args.yes).await?
     };
     match args.format {
         Format::Json => {
@@ -132,15 +148,22 @@ pub async fn purge(
     Ok(report.exit_code())
 }
 
+/// What every database of a run shares.
+pub struct Run<'a> {
+    pub registry: &'a Registry,
+    pub options: &'a PurgeOptions,
+    pub pacing: &'a Pacing,
+    pub export: Option<&'a Mutex<Export>>,
+}
+
 /// `--database-url` (or `[database]/connection`) alone, with the API rows
 /// cleaned when an API database is known and lists this cell.
 async fn purge_local_cell(
     connections: &Connections,
-    registry: &Registry,
-    options: &PurgeOptions,
+    run: &Run<'_>,
     confirmed: bool,
-    pacing: &Pacing,
 ) -> Result<RunReport, Failure> {
+    let registry = run.registry;
     let url = connections.cell.as_ref().ok_or_else(|| {
         Failure::Usage(
             "no cell database given; pass --database-url (or set NOVA_PURGE_DATABASE_URL), --config-file with [database]/connection, or --all-cells"
@@ -165,7 +188,8 @@ async fn purge_local_cell(
             api,
             cell_id: mapping.id,
         });
-        let report = purge_database(url, registry, options, confirmed, cleanup, pacing).await?;
+        let label = mapping.as_ref().map(|m| m.label().to_owned());
+        let report = purge_database(url, run, confirmed, cleanup, label).await?;
         Ok(RunReport {
             total: report.clone(),
             cells: vec![CellReport {
@@ -200,11 +224,12 @@ async fn own_cell(
 /// turn. A cell that fails is reported and the others go on.
 async fn purge_cells(
     connections: &Connections,
-    registry: &Registry,
+    run: &Run<'_>,
     args: &PurgeArgs,
-    options: &PurgeOptions,
-    pacing: &Pacing,
 ) -> Result<RunReport, Failure> {
+    let Run {
+        registry, options, ..
+    } = *run;
     let api_url = connections.api.as_ref().ok_or_else(|| {
         Failure::Usage(
             "--all-cells and --cell need the API database; pass --api-database-url or --config-file with [api_database]/connection"
@@ -218,33 +243,35 @@ async fn purge_cells(
             let names: Vec<&str> = cells.iter().map(CellMapping::label).collect();
             confirm(&format!("cells {}", names.join(", ")), options)?;
         }
-        let mut run = RunReport {
+        let mut report = RunReport {
             total: Report::empty(api.url.redacted(), options),
             cells: Vec::new(),
         };
         for mapping in cells {
             if crate::interrupt::requested() {
-                run.total.interrupted = true;
+                report.total.interrupted = true;
                 break;
             }
             let remaining = PurgeOptions {
                 max_number: options
                     .max_number
-                    .map(|max| max.saturating_sub(run.total.instances)),
+                    .map(|max| max.saturating_sub(report.total.instances)),
                 ..options.clone()
             };
+            let cell_run = Run { options: &remaining, ..*run };
             info!(cell = mapping.label(), "purging cell");
             let outcome = match connections.cell_url(&mapping) {
                 Ok(url) => {
                     let cleanup = ApiCleanup { api: &api, cell_id: mapping.id };
-                    purge_database(&url, registry, &remaining, true, Some(cleanup), pacing).await
+                    let label = Some(mapping.label().to_owned());
+                    purge_database(&url, &cell_run, true, Some(cleanup), label).await
                 }
                 Err(failure) => Err(failure),
             };
             let cell = match outcome {
-                Ok(report) => {
-                    run.total.merge(&report);
-                    CellReport { name: mapping.name.clone(), uuid: Some(mapping.uuid.clone()), error: None, report }
+                Ok(cell_report) => {
+                    report.total.merge(&cell_report);
+                    CellReport { name: mapping.name.clone(), uuid: Some(mapping.uuid.clone()), error: None, report: cell_report }
                 }
                 Err(failure) => {
                     warn!(cell = mapping.label(), error = %failure, "cell failed; going on with the others");
@@ -256,9 +283,9 @@ async fn purge_cells(
                     }
                 }
             };
-            run.cells.push(cell);
+            report.cells.push(cell);
         }
-        Ok(run)
+        Ok(report)
     }
     .await;
     api.close().await;
@@ -296,12 +323,17 @@ fn select_cells(mappings: Vec<CellMapping>, args: &PurgeArgs) -> Result<Vec<Cell
 /// confirmation where needed, logs what `check` would say, and purges.
 pub async fn purge_database(
     url: &DatabaseUrl,
-    registry: &Registry,
-    options: &PurgeOptions,
+    run: &Run<'_>,
     confirmed: bool,
     api: Option<ApiCleanup<'_>>,
-    pacing: &Pacing,
+    label: Option<String>,
 ) -> Result<Report, Failure> {
+    let Run {
+        registry,
+        options,
+        pacing,
+        export,
+    } = *run;
     let db = url.connect().await?;
     let result = async {
         let schema = Schema::inspect(&db).await?;
@@ -319,6 +351,9 @@ pub async fn purge_database(
         let mut engine = Engine::new(&db, &plan, options).with_pacing(pacing.clone());
         if let Some(api) = api {
             engine = engine.with_api(api);
+        }
+        if let Some(export) = export {
+            engine = engine.with_export(export, label);
         }
         engine.run(url.redacted()).await
     }

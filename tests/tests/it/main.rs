@@ -33,5 +33,6 @@ mod batching;
 mod cells;
 mod check;
 mod config;
+mod export;
 mod purge;
 mod registry;
