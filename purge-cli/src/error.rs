@@ -66,6 +66,16 @@ pub fn describe_sqlx(err: &sqlx::Error) -> String {
                 "28000" | "28P01" => "; check the user name and password",
                 // Unknown database (MySQL 1049 is SQLSTATE 42000 with this text).
                 "3D000" => "; check the database name",
+                // PostgreSQL read_only_sql_transaction.
+                "25006" => "; the server or database is read-only (default_transaction_read_only): purge on the primary",
+                // PostgreSQL insufficient_privilege.
+                "42501" => "; grant the user DELETE on every table `nova-purge targets` lists",
+                _ if db.message().contains("command denied") => {
+                    "; grant the user DELETE on every table `nova-purge targets` lists"
+                }
+                _ if db.message().contains("read-only") || db.message().contains("read_only") => {
+                    "; the server is read-only: purge on the primary"
+                }
                 _ if db.message().contains("Unknown database") => "; check the database name",
                 _ if db.message().contains("Access denied") => {
                     "; check the user name, password and grants"

@@ -203,3 +203,175 @@ fn help_warns_that_data_is_deleted_for_good() {
     assert_eq!(alias.code, 0);
     assert_eq!(alias.stdout, run.stdout);
 }
+
+/// A fixture database on a server with purgeable instances, and what a
+/// purge must leave of it.
+async fn purgeable_on(backend: Backend) -> (TestDb, nova_purge_tests::Snapshot) {
+    // Without the legacy fixed_ips table, whose warning would be a second line.
+    let fixture = Fixture::without(&["fixed_ips"]);
+    let test_db = TestDb::with_fixture(backend, &fixture).await;
+    let specs: Vec<InstanceSpec> = (1..=3)
+        .map(|n| InstanceSpec::new(uuid(n), InstanceState::Deleted { days_ago: 200 }))
+        .collect();
+    insert_instances(&test_db, &fixture, &specs).await;
+    let before = test_db.snapshot().await;
+    (test_db, before)
+}
+
+async fn urls_that_smuggle_statements_run_none(backend: Backend) {
+    let (test_db, before) = purgeable_on(backend).await;
+    let statement = nova_purge(
+        &[
+            "--database-url",
+            &format!("{};DROP TABLE instances", test_db.url),
+            "purge",
+            "--yes",
+        ],
+        &[],
+    );
+    assert_one_line_error(&statement, DATABASE_ERROR, "check the database name");
+    let quoted = nova_purge(
+        &[
+            "--database-url",
+            &format!("{}' OR '1'='1", test_db.url),
+            "purge",
+            "--yes",
+        ],
+        &[],
+    );
+    assert_one_line_error(&quoted, DATABASE_ERROR, "check the database name");
+    // An option the driver does not know is ignored, never executed.
+    let option = nova_purge(
+        &[
+            "--database-url",
+            &format!("{}?init_command=DELETE%20FROM%20instances", test_db.url),
+            "purge",
+            "--dry-run",
+        ],
+        &[],
+    );
+    assert_eq!(option.code, 0, "{option:?}");
+    assert_eq!(test_db.snapshot().await, before);
+}
+
+async fn a_user_without_delete_on_one_table_commits_nothing(backend: Backend) {
+    let (test_db, before) = purgeable_on(backend).await;
+    let user = format!("np_nodel_{}", std::process::id());
+    let url = match backend {
+        Backend::MySql => {
+            for host in ["localhost", "127.0.0.1", "%"] {
+                test_db
+                    .execute(&format!("CREATE USER IF NOT EXISTS '{user}'@'{host}'"))
+                    .await;
+                test_db
+                    .execute(&format!(
+                        "GRANT SELECT, INSERT, UPDATE ON `{}`.* TO '{user}'@'{host}'",
+                        test_db.name
+                    ))
+                    .await;
+                for table in before.tables.keys().filter(|t| *t != "instance_faults") {
+                    test_db
+                        .execute(&format!(
+                            "GRANT DELETE ON `{}`.`{table}` TO '{user}'@'{host}'",
+                            test_db.name
+                        ))
+                        .await;
+                }
+            }
+            let server = test_db.url.trim_start_matches("mysql://");
+            let host = server.rsplit_once('@').map_or(server, |(_, host)| host);
+            format!("mysql://{user}@{host}")
+        }
+        _ => {
+            test_db.execute(&format!("DO $$ BEGIN CREATE ROLE {user} LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")).await;
+            test_db
+                .execute(&format!(
+                    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {user}"
+                ))
+                .await;
+            test_db
+                .execute(&format!("REVOKE DELETE ON instance_faults FROM {user}"))
+                .await;
+            let host = test_db.url.rsplit_once('@').unwrap().1;
+            format!("postgres://{user}@{host}")
+        }
+    };
+    let run = nova_purge(
+        &[
+            "--database-url",
+            &url,
+            "purge",
+            "--yes",
+            "--batch-size",
+            "1",
+        ],
+        &[],
+    );
+    let cleanup = match backend {
+        Backend::MySql => ["localhost", "127.0.0.1", "%"]
+            .map(|host| format!("DROP USER IF EXISTS '{user}'@'{host}'"))
+            .to_vec(),
+        _ => vec![
+            format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {user}"),
+            format!("DROP ROLE IF EXISTS {user}"),
+        ],
+    };
+    for sql in cleanup {
+        test_db.execute(&sql).await;
+    }
+    assert_one_line_error(&run, DATABASE_ERROR, "grant the user DELETE");
+    assert_eq!(
+        test_db.snapshot().await,
+        before,
+        "the failing batch left changes behind"
+    );
+}
+
+/// PostgreSQL's `default_transaction_read_only`, set on this database only,
+/// as on a hot standby. (MariaDB's `read_only` is server-wide and does not
+/// bind the administrators the suite runs as; an account without the right
+/// to delete, above, meets the same refusal.)
+#[tokio::test]
+async fn a_read_only_postgresql_database_deletes_nothing() {
+    let (test_db, before) = purgeable_on(Backend::Postgres).await;
+    test_db
+        .execute(&format!(
+            "ALTER DATABASE \"{}\" SET default_transaction_read_only = on",
+            test_db.name
+        ))
+        .await;
+    let run = nova_purge(&["--database-url", &test_db.url, "purge", "--yes"], &[]);
+    assert_one_line_error(&run, DATABASE_ERROR, "read-only");
+    assert_eq!(test_db.snapshot().await, before);
+}
+
+mod servers {
+    use super::*;
+
+    on_every_server!(
+        urls_that_smuggle_statements_run_none,
+        a_user_without_delete_on_one_table_commits_nothing,
+    );
+}
+
+#[test]
+fn other_bad_arguments_are_refused() {
+    for (args, needle) in [
+        (&["purge", "--format", "yaml"][..], "invalid value 'yaml'"),
+        (&["purge", "--sleep", "5"][..], "give a unit"),
+        (&["purge", "--sleep", "2h"][..], "unknown unit"),
+        (
+            &["purge", "--all-cells", "--cell", "x"][..],
+            "cannot be used with",
+        ),
+        (
+            &["purge", "--dry-run", "--export", "/tmp/x.jsonl"][..],
+            "cannot be used with",
+        ),
+        (&["purge", "--cell", "ñ", "--yes"][..], "--api-database-url"),
+        (&["frobnicate"][..], "unrecognized subcommand"),
+    ] {
+        let run = nova_purge(args, &[]);
+        assert_one_line_error(&run, USAGE, needle);
+    }
+}
