@@ -375,3 +375,48 @@ fn other_bad_arguments_are_refused() {
         assert_one_line_error(&run, USAGE, needle);
     }
 }
+
+/// On a terminal (a pseudo-terminal from util-linux's `script`), `purge`
+/// asks first: anything but `yes` deletes nothing.
+#[tokio::test]
+async fn on_a_terminal_it_asks_before_deleting() {
+    let test_db = purgeable().await;
+    let before = test_db.snapshot().await;
+    let command = format!(
+        "{} --database-url {} purge",
+        nova_purge_tests::binary().display(),
+        test_db.url
+    );
+    let on_terminal = |answer: &str| {
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("util-linux script gives the command a terminal");
+        use std::io::Write as _;
+        writeln!(child.stdin.take().unwrap(), "{answer}").unwrap();
+        let output = child.wait_with_output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    let (code, screen) = on_terminal("no");
+    assert_eq!(code, Some(USAGE), "{screen}");
+    assert!(
+        screen.contains("Type 'yes' to continue") && screen.contains("nothing was deleted"),
+        "{screen}"
+    );
+    assert_eq!(test_db.snapshot().await, before);
+    let (code, screen) = on_terminal("yes");
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(
+        test_db
+            .snapshot()
+            .await
+            .rows_where("instances", "uuid", &uuid(1))
+            .is_empty(),
+        "{screen}"
+    );
+}

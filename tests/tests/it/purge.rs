@@ -209,3 +209,36 @@ on_every_backend!(
     missing_tables_skip_their_targets,
     older_than_zero_takes_every_deleted_instance,
 );
+
+/// Logs go to stderr at warning level by default; `-q` silences them, `-v`
+/// adds the batches, and RUST_LOG overrides both. stdout holds only the report.
+#[tokio::test]
+async fn verbosity_flags_and_rust_log_set_what_goes_to_stderr() {
+    let fixture = Fixture::full();
+    let test_db = TestDb::with_fixture(Backend::Sqlite, &fixture).await;
+    insert_instances(&test_db, &fixture, &mixed_instances()).await;
+    let run = |flags: &[&str], env: &[(&str, &str)]| {
+        let mut args = flags.to_vec();
+        args.extend([
+            "--database-url",
+            &test_db.url,
+            "purge",
+            "--dry-run",
+            "--format",
+            "json",
+        ]);
+        let run = nova_purge_tests::nova_purge(&args, env);
+        assert_eq!(run.code, 0, "{run:?}");
+        run.json();
+        run.stderr
+    };
+    let default = run(&[], &[]);
+    assert!(
+        default.contains("WARN") && default.contains("fixed_ips.instance_uuid"),
+        "{default}"
+    );
+    assert!(!default.contains("batch done"), "{default}");
+    assert_eq!(run(&["-q"], &[]), "");
+    assert!(run(&["-v"], &[]).contains("batch done"));
+    assert_eq!(run(&["-v"], &[("RUST_LOG", "off")]), "");
+}
