@@ -149,8 +149,8 @@ impl ApiDatabase {
         };
         let eligible = eligible(&mut tx, cell_id, uuids).await?;
         let batch = purge_api::InstanceBatch {
-            ids: Vec::new(),
             uuids: eligible,
+            ..purge_api::InstanceBatch::default()
         };
         let mut rows = Vec::with_capacity(self.plan.active.len());
         let mut exported = Vec::new();

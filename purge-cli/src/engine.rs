@@ -424,7 +424,7 @@ impl<'a> Engine<'a> {
         };
         let locked = self.lock_instances(&mut tx, candidates).await?;
         let blocked = self.blocked(&mut tx, &locked).await?;
-        let batch = InstanceBatch {
+        let mut batch = InstanceBatch {
             ids: locked
                 .iter()
                 .filter(|c| !blocked.contains_key(&c.uuid))
@@ -435,6 +435,7 @@ impl<'a> Engine<'a> {
                 .filter(|c| !blocked.contains_key(&c.uuid))
                 .map(|c| c.uuid.clone())
                 .collect(),
+            parent_keys: Vec::new(),
         };
         let mut outcome = BatchOutcome {
             export_batch: None,
@@ -444,9 +445,7 @@ impl<'a> Engine<'a> {
         };
         let mut exported: Vec<TableRows> = Vec::new();
         if !batch.is_empty() {
-            if !dry_run {
-                self.lock_two_hop_parents(&mut tx, &batch).await?;
-            }
+            batch.parent_keys = self.two_hop_parents(&mut tx, &batch).await?;
             for registration in &self.plan.active {
                 let target = registration.target;
                 if self.export.is_some() && !dry_run {
@@ -506,6 +505,24 @@ impl<'a> Engine<'a> {
         tx: &mut Tx,
         candidates: &[Candidate],
     ) -> Result<Vec<Candidate>, sqlx::Error> {
+        if !self.options.dry_run && tx.backend() == purge_api::Backend::MySql {
+            // A child row's foreign-key check locks the parent's entry in the
+            // unique index on instances.uuid, not the primary key. Lock that
+            // entry too, by uuid alone (with more conditions MariaDB may read
+            // through (uuid, deleted) and leave it unlocked): else a late
+            // child insert deadlocks with the DELETE FROM instances.
+            let uuids: Vec<String> = candidates.iter().map(|c| c.uuid.clone()).collect();
+            let mut lock = tx.stmt();
+            lock.push("SELECT ")
+                .ident("id")
+                .push(" FROM ")
+                .ident("instances")
+                .push(" WHERE ")
+                .ident("uuid")
+                .in_text(&uuids)
+                .push(" FOR UPDATE");
+            tx.fetch_all(&lock).await?;
+        }
         let ids: Vec<i64> = candidates.iter().map(|c| c.id).collect();
         let mut stmt = tx.stmt();
         stmt.push("SELECT ")
@@ -527,19 +544,20 @@ impl<'a> Engine<'a> {
         Ok(rows.into_iter().filter_map(candidate_from_row).collect())
     }
 
-    /// Locks the parent rows that two-hop targets reach the instance through
-    /// (the batch's `instance_actions`). A concurrent insert of a child of
-    /// such a row (a late action event) then waits for the commit and fails
-    /// on the vanished parent, instead of landing between the delete of the
-    /// children and the delete of the parents and failing the batch.
-    async fn lock_two_hop_parents(
+    /// Reads the keys of the parent rows that two-hop targets reach the
+    /// instance through (the batch's `instance_actions`), so that their
+    /// children are found by key; in a real run also locks them. A
+    /// concurrent insert of a child of such a row (a late action event) then
+    /// waits for the commit and fails on the vanished parent, instead of
+    /// landing between the delete of the children and that of the parents.
+    async fn two_hop_parents(
         &self,
         tx: &mut Tx,
         batch: &InstanceBatch,
-    ) -> Result<(), sqlx::Error> {
-        if tx.backend() == purge_api::Backend::Sqlite {
-            return Ok(()); // BEGIN IMMEDIATE already excludes every writer.
-        }
+    ) -> Result<Vec<(&'static str, Vec<i64>)>, sqlx::Error> {
+        // SQLite's BEGIN IMMEDIATE already excludes every other writer.
+        let lock = !self.options.dry_run && tx.backend() != purge_api::Backend::Sqlite;
+        let mut keys = Vec::new();
         for registration in &self.plan.active {
             let Link::Through {
                 parent_table,
@@ -557,11 +575,21 @@ impl<'a> Engine<'a> {
                 .ident(parent_table)
                 .push(" WHERE ")
                 .ident(parent_column)
-                .in_text(&batch.uuids)
-                .push(" FOR UPDATE");
-            tx.fetch_all(&stmt).await?;
+                .in_text(&batch.uuids);
+            if lock {
+                stmt.push(" FOR UPDATE");
+            }
+            let rows = tx.fetch_all(&stmt).await?;
+            // A key that is not an integer leaves the subquery form in use.
+            let ids: Option<Vec<i64>> = rows
+                .iter()
+                .map(|row| row.first().and_then(purge_api::Value::as_i64))
+                .collect();
+            if let Some(ids) = ids {
+                keys.push((parent_table, ids));
+            }
         }
-        Ok(())
+        Ok(keys)
     }
 
     /// The batch's instances still referenced from tables no target covers,
@@ -578,6 +606,7 @@ impl<'a> Engine<'a> {
         let batch = InstanceBatch {
             ids: locked.iter().map(|c| c.id).collect(),
             uuids: locked.iter().map(|c| c.uuid.clone()).collect(),
+            parent_keys: Vec::new(),
         };
         for blocker in &self.plan.blockers {
             for uuid in blocker.referenced(tx, &batch).await? {

@@ -151,6 +151,12 @@ impl TestDb {
     pub async fn snapshot(&self) -> Snapshot {
         let schema = Schema::inspect(&self.db).await.expect("inspect schema");
         let mut tx = self.db.begin_read().await.expect("begin");
+        if self.backend == Backend::Postgres {
+            // One snapshot for every table, as MariaDB and SQLite give.
+            let mut stmt = tx.stmt();
+            stmt.push("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+            tx.execute(&stmt).await.expect("repeatable read");
+        }
         let mut tables = BTreeMap::new();
         for table in schema.tables() {
             let columns: Vec<&str> = schema.columns(table).collect();
@@ -786,6 +792,31 @@ impl Admin {
             .collect(),
         };
         rows
+    }
+
+    /// Waits until no session on `database` but `keep` is left: after a
+    /// client is killed, its server session may still be finishing a
+    /// statement or a COMMIT it had sent, and a snapshot taken meanwhile
+    /// (statement by statement on PostgreSQL, READ COMMITTED) could see that
+    /// transaction half applied.
+    pub async fn wait_for_others_to_leave(&mut self, database: &str, keep: &[i64]) {
+        let started = std::time::Instant::now();
+        loop {
+            let others: Vec<i64> = self
+                .sessions(database)
+                .await
+                .into_iter()
+                .filter(|id| !keep.contains(id))
+                .collect();
+            if others.is_empty() {
+                return;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "sessions {others:?} of a killed client are still there after 60 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     /// Ends a session from the server side (`KILL CONNECTION` on MariaDB,
