@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use nova_purge_tests::{purge_json, Row, Snapshot, TestDb};
+use nova_purge_tests::{nova_purge, purge_json, Row, Snapshot, TestDb};
 use purge_api::Backend;
 use serde_json::Value;
 
@@ -84,6 +84,9 @@ async fn nova_compat(backend: Backend) {
         api_before,
         "nova-purge changed the API database"
     );
+
+    api_rows_cleaned_through_nova_conf(&nova).await;
+    clock.step("purge --config-file nova.conf --all-cells");
 
     nova_archive_after_purge(&nova, &venv, &report).await;
     clock.step("nova-manage db archive_deleted_rows");
@@ -221,6 +224,96 @@ async fn purge_after_unblocking(nova: &NovaDatabases) {
             "{label} is still there"
         );
     }
+}
+
+/// Step 5b, the way operators run it: Nova's own nova.conf (SQLAlchemy
+/// URLs), every cell the API database lists. The cell was purged without
+/// the API database, exactly what a run that died between its cell and API
+/// commits leaves: the API rows of the purged instances (mappings queued for
+/// delete by nova-api, request specs, group membership, the stray build
+/// request) must go now, and every API row of an instance that still exists
+/// must stay.
+async fn api_rows_cleaned_through_nova_conf(nova: &NovaDatabases) {
+    let before = nova.api.snapshot().await;
+    let conf = nova.conf.display().to_string();
+    let dry = nova_purge(
+        &[
+            "--config-file",
+            &conf,
+            "purge",
+            "--all-cells",
+            "--dry-run",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert_eq!(
+        nova.api.snapshot().await,
+        before,
+        "the dry run changed the API database"
+    );
+    let run = nova_purge(
+        &[
+            "--config-file",
+            &conf,
+            "purge",
+            "--all-cells",
+            "--yes",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let report = run.json();
+    assert_eq!(
+        report["tables"],
+        dry.json()["tables"],
+        "the dry run predicted other counts"
+    );
+    assert_eq!(
+        report["instances"], 0,
+        "the cell was already purged: {report}"
+    );
+    assert_eq!(report["cells"][0]["name"], "cell1", "{report}");
+    let gone: Vec<&str> = PURGED_FIRST.iter().copied().chain([BLOCKED]).collect();
+    assert_eq!(report["api_leftovers"], gone.len(), "{report}");
+    let after = nova.api.snapshot().await;
+    assert!(
+        before.added_in(&after).is_empty(),
+        "API rows changed or appeared"
+    );
+    const API_TABLES: [&str; 4] = [
+        "instance_mappings",
+        "request_specs",
+        "instance_group_member",
+        "build_requests",
+    ];
+    for uuid in nova.uuids(&gone) {
+        for table in API_TABLES {
+            assert!(
+                after.rows_where(table, "instance_uuid", &uuid).is_empty(),
+                "{table} still holds {uuid}"
+            );
+        }
+    }
+    for uuid in nova.uuids(&NEVER_PURGED) {
+        for table in ["instance_mappings", "request_specs"] {
+            assert_eq!(
+                after.rows_where(table, "instance_uuid", &uuid).len(),
+                1,
+                "{table} lost {uuid}"
+            );
+        }
+    }
+    let removed: usize = before.removed_in(&after).values().map(Vec::len).sum();
+    let reported: u64 = API_TABLES
+        .iter()
+        .filter_map(|t| report["tables"][t].as_u64())
+        .sum();
+    assert_eq!(removed as u64, reported, "{report}");
 }
 
 /// Step 6: Nova's own archiver, with the purge's cutoff, must still run on
