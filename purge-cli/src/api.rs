@@ -152,26 +152,14 @@ impl ApiDatabase {
             uuids: eligible,
             ..purge_api::InstanceBatch::default()
         };
-        let mut rows = Vec::with_capacity(self.plan.active.len());
-        let mut exported = Vec::new();
+        let mut applied = crate::plan::Applied::default();
         if !batch.uuids.is_empty() {
-            for registration in &self.plan.active {
-                let target = registration.target;
-                if export.is_some() && !dry_run {
-                    let columns = &self.plan.columns[target.table()];
-                    exported.push((
-                        target.table(),
-                        export::select_rows(&mut tx, target, columns, &batch).await?,
-                    ));
-                }
-                let n = if dry_run {
-                    target.count(&mut tx, &batch).await?
-                } else {
-                    target.delete(&mut tx, &batch).await?
-                };
-                rows.push((target.table(), n));
-            }
+            applied = self
+                .plan
+                .apply(&mut tx, &batch, dry_run, export.is_some())
+                .await?;
         }
+        let (rows, exported) = (applied.rows, applied.exported);
         if dry_run {
             tx.rollback().await?;
             return Ok(rows);

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, Utc};
-use purge_api::{DatabaseKind, Db, InstanceBatch, Link, Registration, Tx};
-use tracing::{debug, info, warn};
+use purge_api::{DatabaseKind, Db, InstanceBatch, Link, Tx};
+use tracing::{info, warn};
 
 use crate::api::{ApiDatabase, ApiExport};
 use crate::error::{describe_sqlx, is_foreign_key_violation, is_transient, Failure};
@@ -446,16 +446,12 @@ impl<'a> Engine<'a> {
         let mut exported: Vec<TableRows> = Vec::new();
         if !batch.is_empty() {
             batch.parent_keys = self.two_hop_parents(&mut tx, &batch).await?;
-            for registration in &self.plan.active {
-                let target = registration.target;
-                if self.export.is_some() && !dry_run {
-                    let columns = &self.plan.columns[target.table()];
-                    let rows = export::select_rows(&mut tx, target, columns, &batch).await?;
-                    exported.push((target.table(), rows));
-                }
-                let rows = self.apply(registration, &mut tx, &batch).await?;
-                outcome.rows.push((target.table(), rows));
-            }
+            let applied = self
+                .plan
+                .apply(&mut tx, &batch, dry_run, self.export.is_some())
+                .await?;
+            outcome.rows = applied.rows;
+            exported = applied.exported;
         }
         if dry_run {
             tx.rollback().await?;
@@ -477,22 +473,6 @@ impl<'a> Engine<'a> {
             _ => tx.commit().await?,
         }
         Ok(outcome)
-    }
-
-    async fn apply(
-        &self,
-        registration: &Registration,
-        tx: &mut Tx,
-        batch: &InstanceBatch,
-    ) -> Result<u64, sqlx::Error> {
-        let target = registration.target;
-        let rows = if self.options.dry_run {
-            target.count(tx, batch).await?
-        } else {
-            target.delete(tx, batch).await?
-        };
-        debug!(target = target.name(), rows, "target applied");
-        Ok(rows)
     }
 
     /// Re-reads the candidates inside the batch transaction, still

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use purge_api::{DatabaseKind, InstanceBatch, Link, Registration, Registry, Tx};
 use tracing::{debug, warn};
 
+use crate::export::{self, TableRows};
+
 use crate::schema::{ForeignKey, Schema};
 
 /// A registered target that does not apply to this database.
@@ -106,6 +108,46 @@ impl Plan {
             skipped_targets,
             blockers,
         }
+    }
+}
+
+/// What [`Plan::apply`] did to a batch.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Rows deleted (or, in a dry run, counted) per target table, in order.
+    pub rows: Vec<(&'static str, u64)>,
+    /// The rows as JSON, read before they were deleted, when asked for.
+    pub exported: Vec<TableRows>,
+}
+
+impl Plan {
+    /// Runs every active target on `batch` in registry order: counts in a
+    /// dry run, deletes otherwise, and with `export` first reads each
+    /// target's rows as JSON (never in a dry run).
+    pub async fn apply(
+        &self,
+        tx: &mut Tx,
+        batch: &InstanceBatch,
+        dry_run: bool,
+        export: bool,
+    ) -> Result<Applied, sqlx::Error> {
+        let mut applied = Applied::default();
+        for registration in &self.active {
+            let target = registration.target;
+            if export && !dry_run {
+                let columns = &self.columns[target.table()];
+                let rows = export::select_rows(tx, target, columns, batch).await?;
+                applied.exported.push((target.table(), rows));
+            }
+            let rows = if dry_run {
+                target.count(tx, batch).await?
+            } else {
+                target.delete(tx, batch).await?
+            };
+            debug!(target = target.name(), rows, dry_run, "target applied");
+            applied.rows.push((target.table(), rows));
+        }
+        Ok(applied)
     }
 }
 

@@ -28,9 +28,9 @@ use nova_purge_tests::{
     another_pool, orphans, populate, spawn_nova_purge, uuid, InstanceRows, InstanceState,
     Population, Presence, Rng, Run, Snapshot, TestDb,
 };
-use purge_api::{Backend, Db, Tx};
+use purge_api::{Backend, Db};
 use purge_cli::error::is_foreign_key_violation;
-use purge_cli::fixture::{Fixture, InstanceSpec};
+use purge_cli::fixture::{insert, Fixture, InstanceSpec, V};
 
 /// Writers running next to the purge, each with its own connection.
 const WRITERS: u64 = 3;
@@ -381,37 +381,6 @@ async fn nova_instance_destroy(db: &Db, uuid: &str) -> Result<(), sqlx::Error> {
         tx.execute(&stmt).await?;
     }
     tx.commit().await
-}
-
-#[derive(Clone, Copy)]
-enum V<'a> {
-    S(&'a str),
-    I(i64),
-    T(chrono::NaiveDateTime),
-}
-
-async fn insert(tx: &mut Tx, table: &str, values: &[(&str, V<'_>)]) -> Result<u64, sqlx::Error> {
-    let mut stmt = tx.stmt();
-    stmt.push("INSERT INTO ").ident(table).push(" (");
-    for (i, (column, _)) in values.iter().enumerate() {
-        if i > 0 {
-            stmt.push(", ");
-        }
-        stmt.ident(column);
-    }
-    stmt.push(") VALUES (");
-    for (i, (_, value)) in values.iter().enumerate() {
-        if i > 0 {
-            stmt.push(", ");
-        }
-        match value {
-            V::S(s) => stmt.bind_text(s),
-            V::I(n) => stmt.bind_int(*n),
-            V::T(t) => stmt.bind_time(*t),
-        };
-    }
-    stmt.push(")");
-    tx.execute(&stmt).await
 }
 
 // ---------------------------------------------------------------------------
