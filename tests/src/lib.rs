@@ -494,6 +494,15 @@ pub fn spawn_nova_purge(args: &[&str], env: &[(&str, &str)]) -> Spawned {
 }
 
 impl Spawned {
+    /// Sends a signal (`INT`, `TERM`, ...) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{signal} failed");
+    }
+
     /// True once the process has exited.
     pub fn has_exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))

@@ -242,3 +242,41 @@ async fn verbosity_flags_and_rust_log_set_what_goes_to_stderr() {
     assert!(run(&["-v"], &[]).contains("batch done"));
     assert_eq!(run(&["-v"], &[("RUST_LOG", "off")]), "");
 }
+
+/// Ctrl-C stops the run once the batch in flight has committed, prints the
+/// report so far, and exits with 130; a rerun carries on.
+#[tokio::test]
+async fn ctrl_c_stops_after_the_batch_in_flight() {
+    let fixture = Fixture::full();
+    let test_db = TestDb::with_fixture(Backend::Sqlite, &fixture).await;
+    let specs: Vec<InstanceSpec> = (1..=6).map(|n| InstanceSpec::new(uuid(n), OLD)).collect();
+    insert_instances(&test_db, &fixture, &specs).await;
+    let purge = nova_purge_tests::spawn_nova_purge(
+        &[
+            "--database-url",
+            &test_db.url,
+            "purge",
+            "--yes",
+            "--batch-size",
+            "1",
+            "--sleep",
+            "1s",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    purge.signal("INT");
+    let run = purge.wait();
+    assert_eq!(run.code, 130, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["interrupted"], true);
+    let done = report["instances"].as_u64().unwrap();
+    assert!((1..6).contains(&done), "{report}");
+    let left = test_db.snapshot().await.rows("instances").len() as u64;
+    assert_eq!(left, 6 - done, "the report matches what was committed");
+    let rest = purge_json(&test_db, &["--yes"]);
+    assert_eq!(rest.code, 0, "{rest:?}");
+    assert_eq!(rest.json()["instances"].as_u64(), Some(6 - done));
+}
