@@ -47,6 +47,8 @@ pub struct TestDb {
     pub url: String,
     pub db: Db,
     sqlite_dir: Option<PathBuf>,
+    /// The server URL the database lives on (empty for SQLite).
+    server: String,
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -54,6 +56,15 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 impl TestDb {
     /// A new, empty database.
     pub async fn empty(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => TestDb::empty_on(backend, String::new()).await,
+            _ => TestDb::empty_on(backend, server_url(backend)).await,
+        }
+    }
+
+    /// A new, empty database on the server at `server` (a URL without a
+    /// database name; ignored for SQLite).
+    pub async fn empty_on(backend: Backend, server: String) -> TestDb {
         let name = format!(
             "np_test_{}_{}",
             std::process::id(),
@@ -77,10 +88,10 @@ impl TestDb {
                     name,
                     db: Db::Sqlite(pool),
                     sqlite_dir: Some(dir),
+                    server,
                 }
             }
             Backend::MySql => {
-                let server = server_url(backend);
                 let mut admin = MySqlConnectOptions::from_str(&server)
                     .expect("NOVA_PURGE_TEST_MYSQL is a MySQL URL")
                     .connect()
@@ -98,10 +109,10 @@ impl TestDb {
                     url,
                     db: Db::MySql(pool),
                     sqlite_dir: None,
+                    server,
                 }
             }
             Backend::Postgres => {
-                let server = server_url(backend);
                 let mut admin = PgConnectOptions::from_str(&format!("{server}/postgres"))
                     .expect("NOVA_PURGE_TEST_POSTGRES is a PostgreSQL URL")
                     .connect()
@@ -121,8 +132,34 @@ impl TestDb {
                     url,
                     db: Db::Postgres(pool),
                     sqlite_dir: None,
+                    server,
                 }
             }
+        }
+    }
+
+    /// A new handle on the same database (after its server restarted, say).
+    /// The returned handle does not drop the database; the original does.
+    pub async fn reconnect(other: &TestDb) -> TestDb {
+        let db = match other.backend {
+            Backend::MySql => Db::MySql(
+                sqlx::MySqlPool::connect(&other.url)
+                    .await
+                    .expect("reconnect"),
+            ),
+            Backend::Postgres => {
+                Db::Postgres(sqlx::PgPool::connect(&other.url).await.expect("reconnect"))
+            }
+            Backend::Sqlite => panic!("SQLite has no server to reconnect to"),
+        };
+        TestDb {
+            backend: other.backend,
+            name: other.name.clone(),
+            url: other.url.clone(),
+            db,
+            // Nothing to drop: the original handle owns the database.
+            sqlite_dir: None,
+            server: String::new(),
         }
     }
 
@@ -197,6 +234,9 @@ impl Drop for TestDb {
             let _ = std::fs::remove_dir_all(dir);
             return;
         }
+        if self.server.is_empty() {
+            return; // a second handle, see `reconnect`
+        }
         // Synchronous on purpose: Drop cannot await, and a failed test must
         // still drop its database. The pools are left to die with the
         // process; FORCE ends their sessions on PostgreSQL.
@@ -204,7 +244,7 @@ impl Drop for TestDb {
             Backend::MySql => format!("DROP DATABASE IF EXISTS `{}`", self.name),
             _ => format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
         };
-        let server = server_url(self.backend);
+        let server = self.server.clone();
         let _ = std::thread::scope(|scope| {
             scope
                 .spawn(|| {
