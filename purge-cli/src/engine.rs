@@ -358,6 +358,11 @@ impl<'a> Engine<'a> {
     /// the instance at fault is skipped.
     async fn purge_batch(&self, candidates: &[Candidate]) -> Result<BatchOutcome, Failure> {
         let fail = |e: BatchError| match e {
+            // The connection broke: the batch is wholly undone, unless it
+            // broke during the commit, when it may be wholly done.
+            BatchError::Database(e @ sqlx::Error::Io(_)) => {
+                Failure::database("purge batch interrupted", e)
+            }
             BatchError::Database(e) => {
                 Failure::database("purge batch failed and was rolled back", e)
             }

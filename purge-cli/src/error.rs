@@ -84,6 +84,19 @@ pub fn describe_sqlx(err: &sqlx::Error) -> String {
             };
             one_line(format!("{}{hint}", db.message()))
         }
+        sqlx::Error::Io(io)
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+            ) =>
+        {
+            one_line(format!(
+                "the connection to the database was lost ({io}); every batch is whole or undone, run again to carry on"
+            ))
+        }
         sqlx::Error::Io(io) => one_line(format!(
             "{io}; check that the server is running and that host and port are right"
         )),

@@ -210,7 +210,7 @@ async fn a_restart_mid_purge_leaves_every_instance_whole_or_gone(backend: Backen
     let fixture = Fixture::full();
     let test_db = TestDb::empty_on(backend, server.url()).await;
     fixture.create(&test_db.db).await.expect("fixture schema");
-    let population = populate(&test_db, &fixture, 80, 0).await;
+    let population = populate(&test_db, &fixture, 150, 0).await;
     let before = test_db.snapshot().await;
     let rows = InstanceRows::of(&before);
     test_db.db.close().await;
@@ -229,7 +229,7 @@ async fn a_restart_mid_purge_leaves_every_instance_whole_or_gone(backend: Backen
         ],
         &[],
     );
-    std::thread::sleep(Duration::from_millis(700));
+    std::thread::sleep(Duration::from_millis(400));
     assert!(
         !purge.has_exited(),
         "the purge ended before the restart; give it more work"
@@ -237,15 +237,24 @@ async fn a_restart_mid_purge_leaves_every_instance_whole_or_gone(backend: Backen
     server.down();
     server.up();
     let run = purge.wait();
-    assert_eq!(run.code, 1, "{run:?}");
-    let lines: Vec<&str> = run.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one line: {run:?}");
-    assert!(lines[0].starts_with("error: "), "{run:?}");
+    // A restart that hits a batch ends the run with one error line and
+    // exit code 1; one that falls between two batches is absorbed (the next
+    // batch reconnects) and the run completes. Either way, the invariants.
+    match run.code {
+        1 => {
+            let lines: Vec<&str> = run.stderr.lines().collect();
+            assert_eq!(lines.len(), 1, "one line: {run:?}");
+            assert!(lines[0].starts_with("error: "), "{run:?}");
+            eprintln!("the restart hit a batch: {}", lines[0]);
+        }
+        0 => eprintln!("the restart fell between two batches; the run completed"),
+        _ => panic!("unexpected exit code: {run:?}"),
+    }
 
     let db = TestDb::reconnect(&test_db).await;
     let after = db.snapshot().await;
     let mut gone = 0;
-    for (uuid, _) in &rows.owned {
+    for uuid in rows.owned.keys() {
         match rows.presence(uuid, &after) {
             Presence::Whole => {}
             Presence::Gone => {
@@ -265,7 +274,7 @@ async fn a_restart_mid_purge_leaves_every_instance_whole_or_gone(backend: Backen
     let rerun = nova_purge_tests::purge_json(&test_db, &["--yes"]);
     assert_eq!(rerun.code, 0, "{rerun:?}");
     let last = db.snapshot().await;
-    for (uuid, _) in &rows.owned {
+    for uuid in rows.owned.keys() {
         let expected = if population.purgeable.contains(uuid) {
             Presence::Gone
         } else {
