@@ -105,13 +105,16 @@ impl Stmt {
         self.bind(Bind::Time(value))
     }
 
-    /// Appends ` IN (...)` for text values (` = ANY($n)` on PostgreSQL, one
-    /// parameter whatever the length). An empty list matches nothing.
+    /// Appends ` IN (...)` for text values. On PostgreSQL the list is one
+    /// array parameter, whatever its length, unnested into a subquery: the
+    /// planner hashes it (or probes an index with each value), where
+    /// `= ANY($n)` would compare every row of an unindexed column with every
+    /// element of the array. An empty list matches nothing.
     pub fn in_text(&mut self, values: &[String]) -> &mut Self {
         if self.backend == Backend::Postgres {
-            self.push(" = ANY(");
+            self.push(" IN (SELECT unnest(");
             self.bind(Bind::TextArray(values.to_vec()));
-            return self.push(")");
+            return self.push("))");
         }
         self.in_list(values, |stmt, v| {
             stmt.bind_text(v);
@@ -121,9 +124,9 @@ impl Stmt {
     /// Appends ` IN (...)` for integer values, as [`Stmt::in_text`].
     pub fn in_int(&mut self, values: &[i64]) -> &mut Self {
         if self.backend == Backend::Postgres {
-            self.push(" = ANY(");
+            self.push(" IN (SELECT unnest(");
             self.bind(Bind::IntArray(values.to_vec()));
-            return self.push(")");
+            return self.push("))");
         }
         self.in_list(values, |stmt, v| {
             stmt.bind_int(*v);
@@ -446,7 +449,7 @@ mod tests {
             .bind_int(1);
         assert_eq!(
             stmt.sql(),
-            r#"DELETE FROM "tags" WHERE "resource_id" = ANY($1) AND x = $2"#
+            r#"DELETE FROM "tags" WHERE "resource_id" IN (SELECT unnest($1)) AND x = $2"#
         );
     }
 

@@ -274,7 +274,7 @@ mod tests {
     fn soft_deleted_links_only_match_rows_deleted_themselves() {
         assert_eq!(
             predicate(Link::SoftDeletedColumn("instance_uuid"), Backend::Postgres),
-            r#""instance_uuid" = ANY($1) AND "deleted" <> 0"#
+            r#""instance_uuid" IN (SELECT unnest($1)) AND "deleted" <> 0"#
         );
     }
 
