@@ -22,8 +22,15 @@ sweep() {
 sweep
 trap sweep EXIT
 
+# The benchmark's smoke run (seconds, SQLite): proves the command still
+# works and still agrees with the floor. Real figures: docs/benchmarks.md.
+# Before the suite, so that the test runner's summary is the last line.
+cargo build -q -p purge-cli -p nova-purge-bench
+target/debug/nova-purge-bench --smoke --nova-purge target/debug/nova-purge
+
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
 else
   cargo test --workspace --no-fail-fast "$@"
 fi
+
