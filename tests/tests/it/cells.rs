@@ -350,6 +350,10 @@ mod mariadb {
     async fn max_number() {
         super::max_number_caps_the_whole_run(purge_api::Backend::MySql).await
     }
+    #[tokio::test]
+    async fn failure_between_commits() {
+        super::a_failure_between_the_cell_and_api_commits_converges(purge_api::Backend::MySql).await
+    }
 }
 
 mod postgresql {
@@ -374,5 +378,109 @@ mod postgresql {
     #[tokio::test]
     async fn max_number() {
         super::max_number_caps_the_whole_run(purge_api::Backend::Postgres).await
+    }
+    #[tokio::test]
+    async fn failure_between_commits() {
+        super::a_failure_between_the_cell_and_api_commits_converges(purge_api::Backend::Postgres)
+            .await
+    }
+}
+
+/// A run that fails after a cell commit and before the API commit (here the
+/// API database refuses the deletes: read-only on PostgreSQL, an account
+/// without DELETE on MariaDB), then a rerun: no API row of a purged
+/// instance survives it, and no API row of a living one is touched.
+async fn a_failure_between_the_cell_and_api_commits_converges(backend: Backend) {
+    let deployment = Deployment::new(backend).await;
+    let user = format!("np_api_ro_{}", std::process::id());
+    let api_url = match backend {
+        Backend::MySql => {
+            for host in ["localhost", "127.0.0.1", "%"] {
+                deployment
+                    .api
+                    .execute(&format!("CREATE USER IF NOT EXISTS '{user}'@'{host}'"))
+                    .await;
+                deployment
+                    .api
+                    .execute(&format!(
+                        "GRANT SELECT ON `{}`.* TO '{user}'@'{host}'",
+                        deployment.api.name
+                    ))
+                    .await;
+            }
+            let server = deployment.api.url.trim_start_matches("mysql://");
+            let host = server.rsplit_once('@').map_or(server, |(_, host)| host);
+            format!("mysql://{user}@{host}")
+        }
+        _ => {
+            deployment
+                .api
+                .execute(&format!(
+                    "ALTER DATABASE \"{}\" SET default_transaction_read_only = on",
+                    deployment.api.name
+                ))
+                .await;
+            deployment.api.url.clone()
+        }
+    };
+    let failed = nova_purge(
+        &[
+            "--api-database-url",
+            &api_url,
+            "--database-url",
+            &deployment.cell1.url,
+            "purge",
+            "--all-cells",
+            "--yes",
+            "--batch-size",
+            "1",
+        ],
+        &[],
+    );
+    match backend {
+        Backend::MySql => {
+            for host in ["localhost", "127.0.0.1", "%"] {
+                deployment
+                    .api
+                    .execute(&format!("DROP USER IF EXISTS '{user}'@'{host}'"))
+                    .await;
+            }
+        }
+        _ => {
+            deployment
+                .api
+                .execute(&format!(
+                    "ALTER DATABASE \"{}\" SET default_transaction_read_only = off",
+                    deployment.api.name
+                ))
+                .await;
+        }
+    }
+    assert_eq!(
+        failed.code, 6,
+        "the cells fail after their first commit: {failed:?}"
+    );
+    let cell0 = deployment.cell0.snapshot().await;
+    assert!(
+        cell0.rows_where("instances", "uuid", &uuid(10)).is_empty(),
+        "cell0's batch committed before the API failure"
+    );
+    let api = deployment.api.snapshot().await;
+    assert_eq!(
+        api_rows(&api, 10),
+        4,
+        "the API rows of the purged instance are still there"
+    );
+
+    let rerun = deployment.run(&["purge", "--all-cells", "--yes", "--format", "json"]);
+    assert_eq!(rerun.code, 0, "{rerun:?}");
+    let report = rerun.json();
+    assert!(report["api_leftovers"].as_u64().unwrap() >= 1, "{report}");
+    let api = deployment.api.snapshot().await;
+    for purged in [10, 20, 21] {
+        assert_eq!(api_rows(&api, purged), 0, "API rows of {purged} left");
+    }
+    for kept in [11, 22, 23] {
+        assert_eq!(api_rows(&api, kept), 4, "API rows of {kept} touched");
     }
 }
