@@ -347,39 +347,29 @@ impl NovaConfig {
         cell: &str,
         database_connection: &str,
     ) -> Result<ConvertedUrl, Failure> {
-        let label = format!("cell {cell}: database_connection");
         let parameters = self.get("database", "connection_parameters")?;
         let extra = parameters.as_ref().map_or("", ConfigValue::value);
-        let converted = |value: &str, label: &str| {
-            convert_url(value, extra)
-                .map(|url| url.with_source(label.to_owned()))
-                .map_err(|reason| Failure::Usage(format!("{label}: {reason}")))
-        };
-        if !database_connection.contains('{') {
-            return converted(database_connection, &label);
-        }
-        let Some(local) = self.database_connection()? else {
+        let local = self.database_connection()?;
+        if database_connection.contains('{') && local.is_none() {
             return Err(Failure::Usage(format!(
-                "{label} is a template, but no [database] connection is set to fill it from ({})",
+                "cell {cell}: database_connection is a template, but no [database] connection is set to fill it from ({})",
                 self.files_read()
             )));
-        };
-        match fill_template(database_connection, local.value()) {
-            Ok(filled) => converted(
-                &filled,
-                &format!("{label} (a template filled from {})", local.location()),
-            ),
-            Err(template_error) => match convert_url(database_connection, extra) {
-                Ok(url) => Ok(url.with_source(label).with_note(format!(
-                    "database_connection is not a valid template ({template_error}); \
-                     used as it is, as Nova does"
-                ))),
-                Err(_) => Err(Failure::Usage(format!(
-                    "{label}: cannot fill the template from {}: {template_error}",
-                    local.location()
-                ))),
-            },
         }
+        let location = local.as_ref().map(ConfigValue::location);
+        let local = local
+            .as_ref()
+            .zip(location.as_deref())
+            .map(|(value, location)| (value.value(), location));
+        cell_url(cell, database_connection, local, extra)
+    }
+
+    /// The `connection_parameters` of `[database]`, which Nova appends to
+    /// every cell database's URL too ("" when unset).
+    pub fn connection_parameters(&self) -> Result<String, Failure> {
+        Ok(self
+            .get("database", "connection_parameters")?
+            .map_or_else(String::new, |value| value.value().to_owned()))
     }
 
     fn convert(&self, connection: &ConfigValue, section: &str) -> Result<ConvertedUrl, Failure> {
@@ -837,6 +827,52 @@ impl fmt::Debug for ConvertedUrl {
             .field("notes", &self.notes)
             .field("source", &self.source)
             .finish()
+    }
+}
+
+/// A cell's `cell_mappings.database_connection` converted to a nova-purge
+/// URL, as Nova connects to it: a template is filled from `local` (the
+/// local cell connection and where it was set, for messages) with
+/// [`fill_template`], and `extra` (`[database]/connection_parameters`) is
+/// appended. `cell` names the cell in messages (its name or uuid).
+///
+/// Like Nova, a value that contains `{` but is not a valid template is used
+/// as it is when it converts (a password may contain braces); the result
+/// then carries a note saying so.
+pub fn cell_url(
+    cell: &str,
+    database_connection: &str,
+    local: Option<(&str, &str)>,
+    extra: &str,
+) -> Result<ConvertedUrl, Failure> {
+    let label = format!("cell {cell}: database_connection");
+    let converted = |value: &str, label: &str| {
+        convert_url(value, extra)
+            .map(|url| url.with_source(label.to_owned()))
+            .map_err(|reason| Failure::Usage(format!("{label}: {reason}")))
+    };
+    if !database_connection.contains('{') {
+        return converted(database_connection, &label);
+    }
+    let Some((local, location)) = local else {
+        return Err(Failure::Usage(format!(
+            "{label} is a template; give the local cell connection (--database-url or [database]/connection) to fill it"
+        )));
+    };
+    match fill_template(database_connection, local) {
+        Ok(filled) => converted(
+            &filled,
+            &format!("{label} (a template filled from {location})"),
+        ),
+        Err(template_error) => match convert_url(database_connection, extra) {
+            Ok(url) => Ok(url.with_source(label).with_note(format!(
+                "database_connection is not a valid template ({template_error}); \
+                 used as it is, as Nova does"
+            ))),
+            Err(_) => Err(Failure::Usage(format!(
+                "{label}: cannot fill the template from {location}: {template_error}"
+            ))),
+        },
     }
 }
 

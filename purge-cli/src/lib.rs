@@ -141,12 +141,15 @@ fn connections(cli: &Cli) -> Result<purge::Connections, Failure> {
     let mut connections = purge::Connections::default();
     if let Some(flag) = &cli.database_url {
         connections.cell = Some(parse_flag(flag)?);
-        connections.template_base = Some(flag.clone());
+        connections.template_base = Some((flag.clone(), "--database-url".to_owned()));
     } else if let Some(conf) = &nova_conf {
         if let Some(value) = conf.database_connection()? {
             connections.cell = Some(from_conf(conf.database_url())?);
-            connections.template_base = Some(value.value().to_owned());
+            connections.template_base = Some((value.value().to_owned(), value.location()));
         }
+    }
+    if let Some(conf) = &nova_conf {
+        connections.connection_parameters = conf.connection_parameters()?;
     }
     if let Some(flag) = &cli.api_database_url {
         connections.api = Some(parse_flag(flag)?);

@@ -28,29 +28,27 @@ pub struct Connections {
     pub cell: Option<DatabaseUrl>,
     /// The API database (`--api-database-url`, `[api_database]/connection`).
     pub api: Option<DatabaseUrl>,
-    /// The local cell connection as written, which fills templated
-    /// `cell_mappings.database_connection` values.
-    pub template_base: Option<String>,
+    /// The local cell connection as written, and where it was set, which
+    /// fills templated `cell_mappings.database_connection` values.
+    pub template_base: Option<(String, String)>,
+    /// `[database]/connection_parameters`, appended to every cell's URL.
+    pub connection_parameters: String,
 }
 
 impl Connections {
-    /// The URL of a cell listed in `cell_mappings`: its connection, a
-    /// template filled from the local connection if it is one, converted
-    /// from SQLAlchemy's form.
+    /// The URL of a cell listed in `cell_mappings`, as Nova connects to it
+    /// (see [`crate::config::cell_url`]).
     pub fn cell_url(&self, mapping: &CellMapping) -> Result<DatabaseUrl, Failure> {
-        let label = format!("cell {}: database_connection", mapping.label());
-        let filled = match (&self.template_base, mapping.database_connection.contains('{')) {
-            (_, false) => mapping.database_connection.clone(),
-            (Some(base), true) => crate::config::fill_template(&mapping.database_connection, base)
-                .map_err(|reason| Failure::Usage(format!("{label}: {reason}")))?,
-            (None, true) => {
-                return Err(Failure::Usage(format!(
-                    "{label} is a template; give the local cell connection (--database-url or [database]/connection) to fill it"
-                )))
-            }
-        };
-        let converted = crate::config::sqlalchemy_to_database_url(&filled)
-            .map_err(|reason| Failure::Usage(format!("{label}: {reason}")))?;
+        let local = self
+            .template_base
+            .as_ref()
+            .map(|(value, location)| (value.as_str(), location.as_str()));
+        let converted = crate::config::cell_url(
+            mapping.label(),
+            &mapping.database_connection,
+            local,
+            &self.connection_parameters,
+        )?;
         converted.log_adjustments();
         converted.database_url()
     }
