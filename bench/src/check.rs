@@ -10,7 +10,7 @@ use std::hash::{Hash, Hasher};
 
 use anyhow::{Context, Result};
 use purge_api::{Backend, Db, Value};
-use purge_cli::schema::Schema;
+use purge_engine::database::schema::Schema;
 
 use crate::server::fetch;
 

@@ -9,7 +9,7 @@
 //! explicit, and every timestamp comes from [`Times`], so two fills with the
 //! same arguments in one benchmark run hold exactly the same rows.
 //!
-//! Each instance gets what the fixture (`purge_cli::fixture`) gives one,
+//! Each instance gets what the fixture (`purge_fixture`) gives one,
 //! minus the legacy tables: metadata x2, system metadata x2, an info cache,
 //! extra, a block device mapping, a fault, an action with one event, a
 //! migration, a virtual interface, a security group association, an EC2 id
@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use chrono::{NaiveDateTime, Utc};
 use purge_api::{Backend, Db, Stmt};
-use purge_cli::fixture::Fixture;
+use purge_fixture::Fixture;
 
 use crate::server::execute_raw;
 
@@ -458,7 +458,7 @@ async fn settle(db: &Db) -> Result<()> {
     match db.backend() {
         Backend::Postgres => execute_raw(db, "VACUUM ANALYZE").await,
         Backend::MySql => {
-            let tables: Vec<&str> = purge_cli::fixture::schema::table_names().collect();
+            let tables: Vec<&str> = purge_fixture::schema::table_names().collect();
             let list = tables
                 .iter()
                 .map(|t| format!("`{t}`"))

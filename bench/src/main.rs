@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use purge_api::Backend;
-use purge_cli::cli::DEFAULT_BATCH_SIZE;
+use purge_engine::limits::DEFAULT_BATCH_SIZE;
 use serde_json::{json, Value as Json};
 
 use crate::check::Sums;
@@ -150,7 +150,7 @@ impl Ctx {
             .iter()
             .map(|g| g.table)
             .collect();
-        purge_cli::fixture::schema::table_names()
+        purge_fixture::schema::table_names()
             .filter(|t| !generated.contains(t))
             .collect()
     }
@@ -552,7 +552,7 @@ async fn purge_copy_inner(
         report.get("max_batch_ms").and_then(Json::as_u64).unwrap_or(0),
     ));
     let explicit_batch_size = batch_size.is_some();
-    let batch_size = batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
+    let batch_size = batch_size.unwrap_or(DEFAULT_BATCH_SIZE as u64);
     let mut problems = check_report(ctx, &report, batch_size);
     let sums = check::summarise(&db, ctx.content).await?;
     problems.extend(check_left(ctx, &sums, &untouched));

@@ -26,22 +26,9 @@ pub struct Location {
     pub line: u32,
 }
 
-impl Location {
-    /// The source file, relative to the current directory when it is below
-    /// it (registrations made through `build.rs` carry absolute paths).
-    pub fn short_file(&self) -> &'static str {
-        let cwd = std::env::current_dir().ok();
-        cwd.and_then(|cwd| {
-            let cwd = cwd.to_str()?.to_owned();
-            self.file.strip_prefix(cwd.as_str())?.strip_prefix('/')
-        })
-        .unwrap_or(self.file)
-    }
-}
-
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}:{})", self.module, self.short_file(), self.line)
+        write!(f, "{} ({}:{})", self.module, self.file, self.line)
     }
 }
 

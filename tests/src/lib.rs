@@ -15,14 +15,14 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use purge_api::{Backend, Db};
-use purge_cli::fixture::{Fixture, InstanceSpec};
-use purge_cli::schema::Schema;
+use purge_fixture::{Fixture, InstanceSpec};
+use purge_engine::database::schema::Schema;
 use sqlx::mysql::MySqlConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::ConnectOptions;
 
-pub use purge_cli::fixture::InstanceState;
+pub use purge_fixture::InstanceState;
 
 /// The three backends, for tests that run on each.
 pub const BACKENDS: [Backend; 3] = [Backend::Sqlite, Backend::MySql, Backend::Postgres];

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use nova_purge_tests::{insert_instances, nova_purge, uuid, InstanceState, TestDb};
 use purge_api::{register_target, Backend, Link};
-use purge_cli::fixture::{Fixture, InstanceSpec};
+use purge_fixture::{Fixture, InstanceSpec};
 use serde_json::Value;
 
 register_target! { table: "instance_notes", link: Link::Column("instance_uuid") }

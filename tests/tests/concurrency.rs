@@ -29,8 +29,8 @@ use nova_purge_tests::{
     Population, Presence, Rng, Run, Snapshot, TestDb,
 };
 use purge_api::{Backend, Db};
-use purge_cli::error::is_foreign_key_violation;
-use purge_cli::fixture::{insert, Fixture, InstanceSpec, V};
+use purge_engine::database::errors::is_foreign_key_violation;
+use purge_fixture::{insert, Fixture, InstanceSpec, V};
 
 /// Writers running next to the purge, each with its own connection.
 const WRITERS: u64 = 3;

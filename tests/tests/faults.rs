@@ -36,7 +36,7 @@ use nova_purge_tests::{
     Snapshot, Spawned, TestDb,
 };
 use purge_api::Backend;
-use purge_cli::fixture::Fixture;
+use purge_fixture::Fixture;
 
 const KILL_POINTS_VAR: &str = "NOVA_PURGE_KILL_POINTS";
 const CI_KILL_POINTS: usize = 15;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use nova_purge_tests::{orphans, populate, spawn_nova_purge, InstanceRows, Presence, TestDb};
 use purge_api::Backend;
-use purge_cli::fixture::Fixture;
+use purge_fixture::Fixture;
 
 /// A server of our own, stopped and its files removed when dropped.
 struct PrivateServer {

@@ -3,7 +3,7 @@
 
 use nova_purge_tests::{insert_instances, nova_purge, uuid, InstanceState, Run, TestDb};
 use purge_api::Backend;
-use purge_cli::fixture::{Fixture, InstanceSpec};
+use purge_fixture::{Fixture, InstanceSpec};
 
 const USAGE: i32 = 2;
 const DATABASE_ERROR: i32 = 1;

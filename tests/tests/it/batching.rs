@@ -2,7 +2,7 @@
 
 use nova_purge_tests::{insert_instances, purge_json, uuid, InstanceState, TestDb};
 use purge_api::Backend;
-use purge_cli::fixture::{Fixture, InstanceSpec};
+use purge_fixture::{Fixture, InstanceSpec};
 
 const OLD: InstanceState = InstanceState::Deleted { days_ago: 200 };
 

@@ -5,7 +5,7 @@ use nova_purge_tests::{
     insert_instances, nova_purge, purge_json, uuid, InstanceState, Run, TestDb,
 };
 use purge_api::Backend;
-use purge_cli::fixture::{Fixture, InstanceSpec};
+use purge_fixture::{Fixture, InstanceSpec};
 use serde_json::Value;
 
 const OLD: InstanceState = InstanceState::Deleted { days_ago: 200 };

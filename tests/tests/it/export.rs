@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use nova_purge_tests::{insert_instances, nova_purge, purge_json, uuid, InstanceState, TestDb};
 use purge_api::Backend;
-use purge_cli::fixture::{Fixture, InstanceSpec};
+use purge_fixture::{Fixture, InstanceSpec};
 
 use super::cells::Deployment;
 

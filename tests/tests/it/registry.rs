@@ -2,13 +2,41 @@
 
 use nova_purge_tests::nova_purge;
 
-/// Fails when the plugins crate is not linked or a target goes missing.
+/// Fails when the plugins crate is not linked, when a file in
+/// `purge-plugins/src/targets/` registers no target or more than one, or
+/// when a registration of the plugins crate comes from anywhere else.
 #[test]
-fn every_target_is_registered_and_linked() {
+fn every_target_file_registers_exactly_once_and_is_linked() {
     let registry = purge_api::Registry::load().expect("a valid registry");
-    let mut names: Vec<&str> = registry.iter().map(|r| r.name()).collect();
-    names.sort();
-    assert_eq!(names, purge_plugins::TARGET_NAMES);
+    let files: Vec<&str> = purge_plugins::target_files().collect();
+    assert!(!files.is_empty(), "purge-plugins/src/targets/ is empty");
+    let from_plugins: Vec<_> = registry
+        .iter()
+        .filter(|r| r.defined_at.module.starts_with("purge_plugins::"))
+        .collect();
+    for file in &files {
+        let suffix = format!("src/targets/{file}.rs");
+        let registrations: Vec<&str> = from_plugins
+            .iter()
+            .filter(|r| r.defined_at.file.ends_with(&suffix))
+            .map(|r| r.name())
+            .collect();
+        assert_eq!(
+            registrations.len(),
+            1,
+            "{suffix} must register exactly one target, registers {registrations:?}"
+        );
+    }
+    for registration in &from_plugins {
+        let file = registration.defined_at.file;
+        assert!(
+            files
+                .iter()
+                .any(|stem| file.ends_with(&format!("src/targets/{stem}.rs"))),
+            "{} is registered from {file}, outside src/targets/",
+            registration.name()
+        );
+    }
 }
 
 #[test]
@@ -21,13 +49,9 @@ fn targets_lists_every_target_in_a_valid_order() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    let mut sorted = names.clone();
-    sorted.sort();
-    assert_eq!(
-        sorted,
-        purge_plugins::TARGET_NAMES,
-        "the binary lists other targets"
-    );
+    let registry = purge_api::Registry::load().expect("a valid registry");
+    let expected: Vec<&str> = registry.iter().map(|r| r.name()).collect();
+    assert_eq!(names, expected, "the binary lists other targets, or in another order");
     let position = |name: &str| names.iter().position(|n| *n == name).unwrap();
     // The cell database's targets first, `instances` last among them; then
     // the API database's.
@@ -39,15 +63,14 @@ fn targets_lists_every_target_in_a_valid_order() {
     assert_eq!(cell.last(), Some(&"instances"));
     assert_eq!(&names[..cell.len()], &cell[..], "cell targets come first");
     let api: Vec<&str> = names[cell.len()..].to_vec();
-    assert_eq!(
-        api,
-        [
-            "build_requests",
-            "instance_group_member",
-            "instance_mappings",
-            "request_specs"
-        ]
-    );
+    for name in [
+        "build_requests",
+        "instance_group_member",
+        "instance_mappings",
+        "request_specs",
+    ] {
+        assert!(api.contains(&name), "{name} is not an API target: {api:?}");
+    }
     assert!(position("instance_actions_events") < position("instance_actions"));
     for target in listing {
         for key in ["name", "table", "database", "link", "defined_at"] {
@@ -59,7 +82,7 @@ fn targets_lists_every_target_in_a_valid_order() {
     assert!(tags["defined_at"]
         .as_str()
         .unwrap()
-        .starts_with("purge_plugins::tags:"));
+        .starts_with("purge_plugins::targets::tags:"));
     let text = nova_purge(&["targets"], &[]);
     assert_eq!(text.code, 0);
     assert!(

@@ -1,0 +1,290 @@
+//! The command line, defined once: parsing, `--help`, the man pages and the
+//! shell completions all come from these types. Options shared by several
+//! commands are `#[command(flatten)]` groups, so each is written once.
+
+pub mod exit;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use purge_engine::limits::{
+    DEFAULT_BATCH_SIZE, DEFAULT_OLDER_THAN_DAYS, MAX_BATCH_SIZE, MAX_OLDER_THAN_DAYS, MAX_SLEEP,
+};
+
+use crate::commands::generate::{CompletionsArgs, ManArgs};
+use exit::{ExitStatus, Outcomes};
+
+const PURGE_WARNING: &str = "\
+Permanently delete soft-deleted Nova instances older than --older-than days,
+together with every row that belongs to them (metadata, faults, actions and
+their events, block device mappings, migrations, interfaces, tags, ...).
+
+WARNING: this deletes data for good. There is no undo, and the history of
+the purged instances (who did what and when) is gone with them, which
+affects audits. Run it with --dry-run first to see what would be deleted,
+and keep a backup.
+
+Candidates are instances with deleted <> 0 and deleted_at older than the
+cutoff. Live instances and instances in vm_state 'soft-delete' (which have
+deleted = 0 and can still be restored) are never touched. Each batch is one
+transaction: if the run is killed, every instance is either whole or gone,
+and running again carries on.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nova-purge",
+    bin_name = "nova-purge",
+    version,
+    about = "Purge long-deleted instances from OpenStack Nova databases",
+    after_help = ExitStatus::help(Outcomes::Any)
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub databases: DatabaseArgs,
+
+    #[command(flatten)]
+    pub logging: LogArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the databases are: URLs, or nova.conf.
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// Nova cell database: mysql://USER:PASS@HOST/DB, postgresql://USER:PASS@HOST/DB or sqlite://PATH (overrides nova.conf)
+    #[arg(
+        long,
+        global = true,
+        env = "NOVA_PURGE_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
+
+    /// Nova API database (cell_mappings, instance_mappings, ...), same URL forms
+    #[arg(
+        long,
+        global = true,
+        env = "NOVA_PURGE_API_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub api_database_url: Option<String>,
+
+    /// Read [database]/connection and [api_database]/connection from this nova.conf (repeatable; later files win)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config_file: Vec<PathBuf>,
+
+    /// Also read every *.conf file of DIR, in name order, after the --config-file files (repeatable)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub config_dir: Vec<PathBuf>,
+}
+
+impl DatabaseArgs {
+    /// The same, as the engine takes it.
+    pub fn sources(&self) -> purge_engine::Sources {
+        purge_engine::Sources {
+            database_url: self.database_url.clone(),
+            api_database_url: self.api_database_url.clone(),
+            config_files: self.config_file.clone(),
+            config_dirs: self.config_dir.clone(),
+        }
+    }
+}
+
+/// How much is logged on stderr.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Less log output on stderr (-q errors only, -qq nothing)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Permanently delete soft-deleted instances and all their rows (try --dry-run first)
+    #[command(
+        visible_alias = "purge-deleted-instances",
+        long_about = PURGE_WARNING,
+        after_help = ExitStatus::help(Outcomes::Purge)
+    )]
+    Purge(PurgeArgs),
+    /// Compare the database with the registered targets and count what a purge would remove; deletes nothing
+    #[command(after_help = ExitStatus::help(Outcomes::Check))]
+    Check(CheckArgs),
+    /// Put back the rows a `purge --export` recorded (parents first, one transaction per batch)
+    #[command(after_help = ExitStatus::help(Outcomes::Restore))]
+    Restore(RestoreArgs),
+    /// List the registered purge targets in execution order
+    Targets(TargetsArgs),
+    /// Create a throwaway SQLite database with sample Nova data and purge it
+    Demo(DemoArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell)
+    Completions(CompletionsArgs),
+    /// Print the man page (or write one per subcommand with --output-dir)
+    Man(ManArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// `--format`: the report on stdout.
+#[derive(Debug, Args)]
+pub struct FormatArg {
+    /// Report format on stdout
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `--older-than`: which deleted instances are old enough.
+#[derive(Debug, Args)]
+pub struct CutoffArg {
+    /// Only instances deleted more than DAYS days ago (UTC), 0 to 36500
+    #[arg(
+        long,
+        value_name = "DAYS",
+        default_value_t = DEFAULT_OLDER_THAN_DAYS,
+        value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_OLDER_THAN_DAYS))
+    )]
+    pub older_than: u32,
+}
+
+/// `--dry-run`: look, change nothing.
+#[derive(Debug, Args)]
+pub struct DryRunArg {
+    /// Report what would be done; change nothing and take no write locks
+    #[arg(long, visible_alias = "dry")]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    #[command(flatten)]
+    pub cutoff: CutoffArg,
+
+    #[command(flatten)]
+    pub dry_run: DryRunArg,
+
+    /// Purge at most N instances in this run (exit code 3 if more remain)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_number: Option<u64>,
+
+    /// Instances per transaction, 1 to 10000
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = DEFAULT_BATCH_SIZE as u64,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_BATCH_SIZE as u64)
+    )]
+    pub batch_size: u64,
+
+    /// Purge every cell listed in the API database's cell_mappings, cell0 included
+    #[arg(long, conflicts_with = "cell")]
+    pub all_cells: bool,
+
+    /// Purge this cell of the API database (name or uuid; repeatable)
+    #[arg(long, value_name = "NAME_OR_UUID")]
+    pub cell: Vec<String>,
+
+    /// Pause between batches, e.g. 500ms, 2s, 1m (at most 1h), to let replication and a busy cloud breathe
+    #[arg(long, value_name = "DURATION", value_parser = parse_pause)]
+    pub sleep: Option<Duration>,
+
+    /// Write every deleted row to PATH (JSON Lines, synced before each commit; never overwritten) for audits and `restore`
+    #[arg(long, value_name = "PATH", conflicts_with = "dry_run")]
+    pub export: Option<PathBuf>,
+
+    /// Do not ask for confirmation (required when stdin is not a terminal)
+    #[arg(short, long)]
+    pub yes: bool,
+
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A file written by `purge --export`
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+
+    #[command(flatten)]
+    pub dry_run: DryRunArg,
+
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub cutoff: CutoffArg,
+
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct TargetsArgs {
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the demo database at PATH (must not exist) instead of a temporary file
+    #[arg(long, value_name = "PATH")]
+    pub keep: Option<PathBuf>,
+}
+
+/// Parses `500ms`, `2s`, `1.5s`, `1m`: a number and a unit, at most an hour.
+fn parse_pause(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or("give a unit: ms, s or m (for example 500ms)")?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| "expected a number followed by ms, s or m (for example 500ms)".to_owned())?;
+    let seconds = match unit {
+        "ms" => number / 1000.0,
+        "s" => number,
+        "m" => number * 60.0,
+        _ => return Err(format!("unknown unit `{unit}`; use ms, s or m")),
+    };
+    if !(0.0..=MAX_SLEEP.as_secs_f64()).contains(&seconds) {
+        return Err("the pause must be between 0 and 1h".to_owned());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_take_a_number_and_a_unit() {
+        assert_eq!(parse_pause("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_pause("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_pause("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_pause("1m"), Ok(Duration::from_secs(60)));
+        for bad in ["", "5", "ms", "2h", "-1s", "1e9s", "9999m", "1..2s"] {
+            assert!(parse_pause(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

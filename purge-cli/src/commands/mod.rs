@@ -1,0 +1,42 @@
+//! The subcommands: each turns parsed arguments into the engine's plain
+//! options, runs it, and renders what it returns.
+
+pub mod check;
+pub mod demo;
+pub mod generate;
+pub mod purge;
+pub mod restore;
+pub mod targets;
+
+use purge_api::Registry;
+use purge_engine::{Cancel, Connections};
+
+use crate::cli::{Cli, Command};
+use crate::cli::exit::ExitStatus;
+use crate::failure::Failure;
+
+/// Runs a parsed command, writing its report to `out`.
+pub async fn run(
+    cli: &Cli,
+    cancel: &Cancel,
+    out: &mut dyn std::io::Write,
+) -> Result<ExitStatus, Failure> {
+    let connections = || Connections::resolve(&cli.databases.sources());
+    match &cli.command {
+        Command::Purge(args) => {
+            let quiet = cli.logging.quiet > 0;
+            purge::run(&connections()?, args, quiet, cancel, out).await
+        }
+        Command::Check(args) => check::run(&connections()?, args, out).await,
+        Command::Restore(args) => restore::run(&connections()?, args, out).await,
+        Command::Targets(args) => targets::run(args, out),
+        Command::Demo(args) => demo::run(args, out).await,
+        Command::Completions(args) => generate::completions(args, out),
+        Command::Man(args) => generate::man(args, out),
+    }
+}
+
+/// The targets linked into this binary, validated and ordered.
+pub fn registry() -> Result<Registry, Failure> {
+    Ok(Registry::load()?)
+}

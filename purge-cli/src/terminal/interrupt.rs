@@ -1,0 +1,22 @@
+//! Ctrl-C: the first one cancels the run, which stops after the batch in
+//! flight commits; a second one ends the process at once (the server rolls
+//! the open transaction back).
+
+use purge_engine::Cancel;
+
+use crate::cli::exit::ExitStatus;
+
+/// Watches for Ctrl-C (SIGINT) in the background and cancels `cancel` on
+/// the first one. Call once, from inside the runtime.
+pub fn install(cancel: Cancel) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        cancel.cancel();
+        eprintln!("\nnova-purge: interrupted; stopping after the batch in flight commits (Ctrl-C again to abort it)");
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(i32::from(ExitStatus::Interrupted.code()));
+        }
+    });
+}

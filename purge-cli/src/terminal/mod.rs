@@ -1,0 +1,101 @@
+//! What nova-purge does with the terminal: asks before deleting, shows
+//! progress on stderr, and turns Ctrl-C into a cancellation.
+
+pub mod interrupt;
+pub mod progress;
+
+use std::io::{self, BufRead, IsTerminal};
+use std::sync::Mutex;
+
+use chrono::NaiveDateTime;
+use purge_engine::{Error, Observer};
+
+use progress::Progress;
+
+/// The command line's [`Observer`]: confirmation on the terminal (unless
+/// `--yes`), progress on stderr (unless quiet or JSON).
+pub struct TerminalObserver {
+    /// `--yes`: confirmed in advance.
+    pub assume_yes: bool,
+    /// The cutoff, named in the question.
+    pub cutoff: NaiveDateTime,
+    /// Show progress on stderr.
+    pub show_progress: bool,
+    progress: Mutex<Option<Progress>>,
+}
+
+impl TerminalObserver {
+    pub fn new(assume_yes: bool, cutoff: NaiveDateTime, show_progress: bool) -> Self {
+        TerminalObserver {
+            assume_yes,
+            cutoff,
+            show_progress,
+            progress: Mutex::new(None),
+        }
+    }
+
+    fn with_progress(&self, action: impl FnOnce(&mut Progress)) {
+        let mut progress = self
+            .progress
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(progress) = progress.as_mut() {
+            action(progress);
+        }
+    }
+}
+
+impl Observer for TerminalObserver {
+    /// Asks on the terminal before deleting; refuses outright when there is
+    /// no terminal to ask on, so that a script never deletes without `--yes`.
+    fn confirm(&self, what: &str) -> Result<(), Error> {
+        if self.assume_yes {
+            return Ok(());
+        }
+        let stdin = io::stdin();
+        if !stdin.is_terminal() {
+            return Err(Error::Input(
+                "refusing to delete without confirmation: standard input is not a terminal; \
+                 pass --yes (and consider --dry-run first)"
+                    .to_owned(),
+            ));
+        }
+        eprint!(
+            "This PERMANENTLY deletes every instance in {what} deleted before {} UTC, with all its rows.\n\
+             Run with --dry-run first to see what would go. Type 'yes' to continue: ",
+            self.cutoff.format("%Y-%m-%d %H:%M:%S"),
+        );
+        let mut answer = String::new();
+        stdin
+            .lock()
+            .read_line(&mut answer)
+            .map_err(|e| Error::Input(format!("cannot read the answer: {e}")))?;
+        if answer.trim() != "yes" {
+            return Err(Error::Input("not confirmed; nothing was deleted".to_owned()));
+        }
+        Ok(())
+    }
+
+    /// A bar with the fraction done is worth a `COUNT` only on a terminal.
+    fn wants_total(&self) -> bool {
+        self.show_progress && Progress::is_interactive()
+    }
+
+    fn database_started(&self, total: Option<u64>, dry_run: bool) {
+        if self.show_progress {
+            *self
+                .progress
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                Some(Progress::start(total, dry_run));
+        }
+    }
+
+    fn batch_done(&self, done: u64) {
+        self.with_progress(|progress| progress.update(done));
+    }
+
+    fn database_finished(&self, done: u64) {
+        self.with_progress(|progress| progress.finish(done));
+    }
+}

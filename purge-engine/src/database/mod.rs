@@ -1,0 +1,8 @@
+//! Talking to a database: URLs and connecting, the live schema, and what a
+//! database error means.
+
+pub mod errors;
+pub mod schema;
+pub mod url;
+
+pub use url::DatabaseUrl;

@@ -1,0 +1,259 @@
+//! Database URLs: validation, redaction and connecting.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use purge_api::{Backend, Db};
+use sqlx::mysql::MySqlConnectOptions;
+use sqlx::pool::PoolOptions;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+use tokio::time::timeout;
+use url::Url;
+
+use crate::error::Error;
+use crate::limits::CONNECT_TIMEOUT;
+
+
+/// A database URL that has been checked for a supported scheme and shape.
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    raw: String,
+    backend: Backend,
+    /// The file, for SQLite.
+    sqlite_path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+const EXPECTED: &str = "use mysql://USER:PASSWORD@HOST[:PORT]/DATABASE, \
+postgresql://USER:PASSWORD@HOST[:PORT]/DATABASE or sqlite://PATH";
+
+impl DatabaseUrl {
+    /// Checks a URL. The error never repeats the URL: it may hold a password.
+    pub fn parse(raw: &str) -> Result<DatabaseUrl, Error> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(Error::Input(format!(
+                "the database URL is empty; {EXPECTED}"
+            )));
+        }
+        let scheme = raw
+            .split_once("://")
+            .map(|(scheme, _)| scheme)
+            .unwrap_or("");
+        let backend = match scheme {
+            "mysql" => Backend::MySql,
+            "postgres" | "postgresql" => Backend::Postgres,
+            "sqlite" => return DatabaseUrl::parse_sqlite(raw),
+            "" => {
+                return Err(Error::Input(format!(
+                    "the database URL has no scheme; {EXPECTED}"
+                )))
+            }
+            other => {
+                let shown: String = other.chars().take(20).collect();
+                return Err(Error::Input(format!(
+                    "unsupported database URL scheme `{shown}`; {EXPECTED}"
+                )));
+            }
+        };
+        let url = Url::parse(raw).map_err(|e| {
+            Error::Input(format!(
+                "the database URL cannot be parsed ({e}); {EXPECTED}"
+            ))
+        })?;
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(Error::Input(format!(
+                "the database URL names no host; {EXPECTED}"
+            )));
+        }
+        if url.path().trim_start_matches('/').is_empty() {
+            return Err(Error::Input(format!(
+                "the database URL names no database; {EXPECTED}"
+            )));
+        }
+        Ok(DatabaseUrl {
+            raw: raw.to_owned(),
+            backend,
+            sqlite_path: None,
+        })
+    }
+
+    fn parse_sqlite(raw: &str) -> Result<DatabaseUrl, Error> {
+        let rest = &raw["sqlite://".len()..];
+        let path = rest.split_once('?').map_or(rest, |(path, _)| path);
+        if path.is_empty() || path.starts_with(':') {
+            return Err(Error::Input(
+                "a SQLite database URL must name a file: sqlite://PATH (relative) or sqlite:///PATH (absolute)".to_owned(),
+            ));
+        }
+        let path = PathBuf::from(path);
+        // sqlx would happily create a new, empty database here: refuse.
+        if !path.is_file() {
+            return Err(Error::Input(format!(
+                "SQLite database file {} does not exist; give the path of an existing Nova database",
+                path.display()
+            )));
+        }
+        Ok(DatabaseUrl {
+            raw: raw.to_owned(),
+            backend: Backend::Sqlite,
+            sqlite_path: Some(path),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// True when both URLs name the same database on the same server,
+    /// whatever the credentials and options.
+    pub fn same_database(&self, other: &DatabaseUrl) -> bool {
+        if self.backend != other.backend {
+            return false;
+        }
+        if self.backend == Backend::Sqlite {
+            let canonical =
+                |url: &DatabaseUrl| url.sqlite_path.as_ref().and_then(|p| p.canonicalize().ok());
+            return canonical(self).is_some() && canonical(self) == canonical(other);
+        }
+        match (Url::parse(&self.raw), Url::parse(&other.raw)) {
+            (Ok(a), Ok(b)) => {
+                let host = |u: &Url| u.host_str().map(|h| h.to_lowercase());
+                host(&a) == host(&b)
+                    && a.port_or_known_default().or(self.default_port())
+                        == b.port_or_known_default().or(self.default_port())
+                    && a.path().trim_matches('/') == b.path().trim_matches('/')
+            }
+            _ => false,
+        }
+    }
+
+    fn default_port(&self) -> Option<u16> {
+        match self.backend {
+            Backend::MySql => Some(3306),
+            Backend::Postgres => Some(5432),
+            Backend::Sqlite => None,
+        }
+    }
+
+    /// The URL with any password replaced by `***`, safe for output and logs.
+    pub fn redacted(&self) -> String {
+        match Url::parse(&self.raw) {
+            Ok(mut url) if url.password().is_some() => {
+                // Cannot fail: a URL with a password has a host.
+                let _ = url.set_password(Some("***"));
+                url.to_string()
+            }
+            Ok(_) => self.raw.clone(),
+            Err(_) => format!("{}://***", self.backend.name()),
+        }
+    }
+
+    /// Opens a small pool. Two connections: one may read the next candidates
+    /// while the other holds a batch's transaction. A first connection is
+    /// made directly: a pool would retry a refused connection until its
+    /// timeout and then report only the timeout, not the cause.
+    pub async fn connect(&self) -> Result<Db, Error> {
+        let what = format!("cannot connect to {}", self.redacted());
+        let fail = |e| Error::database(&what, e);
+        let usage = |e: sqlx::Error| Error::Input(format!("{what}: {e}; {EXPECTED}"));
+        let timed_out = |_| Error::database(&what, sqlx::Error::PoolTimedOut);
+        Ok(match self.backend {
+            Backend::MySql => {
+                let options = MySqlConnectOptions::from_str(&self.raw).map_err(usage)?;
+                let first = timeout(CONNECT_TIMEOUT, options.connect())
+                    .await
+                    .map_err(timed_out)?;
+                first.map_err(fail)?.close().await.map_err(fail)?;
+                Db::MySql(pool_options().connect_lazy_with(options))
+            }
+            Backend::Postgres => {
+                let options = PgConnectOptions::from_str(&self.raw).map_err(usage)?;
+                let first = timeout(CONNECT_TIMEOUT, options.connect())
+                    .await
+                    .map_err(timed_out)?;
+                first.map_err(fail)?.close().await.map_err(fail)?;
+                Db::Postgres(pool_options().connect_lazy_with(options))
+            }
+            Backend::Sqlite => {
+                let path = self
+                    .sqlite_path
+                    .as_ref()
+                    .expect("parsed SQLite URLs have a path");
+                // foreign_keys is ON by default in sqlx; said here because the
+                // purge relies on it. create_if_missing stays false.
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .foreign_keys(true)
+                    .busy_timeout(CONNECT_TIMEOUT);
+                Db::Sqlite(pool_options().connect_with(options).await.map_err(fail)?)
+            }
+        })
+    }
+}
+
+fn pool_options<DB: sqlx::Database>() -> PoolOptions<DB> {
+    PoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(CONNECT_TIMEOUT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage_message(raw: &str) -> String {
+        match DatabaseUrl::parse(raw) {
+            Err(Error::Input(message)) => message,
+            other => panic!("expected a usage error for {raw}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        let url = DatabaseUrl::parse("mysql://nova:s3cret@db.example/nova").unwrap();
+        assert_eq!(url.redacted(), "mysql://nova:***@db.example/nova");
+        assert!(!format!("{url:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn bad_urls_are_refused_without_echoing_them() {
+        for raw in [
+            "",
+            "oracle://u:s3cret@h/db",
+            "s3cret",
+            "mysql://u:s3cret@/db",
+            "postgresql://u:s3cret@host",
+            "sqlite://",
+            "sqlite://:memory:",
+        ] {
+            let message = usage_message(raw);
+            assert!(!message.contains("s3cret"), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_missing_sqlite_file_is_an_error_not_a_new_database() {
+        let message = usage_message("sqlite:///nonexistent/nova.sqlite");
+        assert!(message.contains("does not exist"), "{message}");
+        assert!(!std::path::Path::new("/nonexistent/nova.sqlite").exists());
+    }
+
+    #[test]
+    fn supported_schemes_pick_their_backend() {
+        for (raw, backend) in [
+            ("mysql://root@127.0.0.1/nova", Backend::MySql),
+            ("postgres://root@127.0.0.1/nova", Backend::Postgres),
+            ("postgresql://root@localhost:5432/nova", Backend::Postgres),
+        ] {
+            assert_eq!(DatabaseUrl::parse(raw).unwrap().backend(), backend);
+        }
+    }
+}

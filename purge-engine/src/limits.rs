@@ -1,0 +1,32 @@
+//! The limits every layer shares: the command line validates against them,
+//! the engine relies on them.
+
+use std::time::Duration;
+
+/// Instances per transaction unless `--batch-size` says otherwise; see
+/// docs/benchmarks.md for the measurements behind it.
+pub const DEFAULT_BATCH_SIZE: usize = 500;
+
+/// Largest accepted `--batch-size`: two lists of this many parameters stay
+/// well under SQLite's 32766 bound parameters per statement.
+pub const MAX_BATCH_SIZE: usize = 10_000;
+
+/// Default `--older-than`, in days.
+pub const DEFAULT_OLDER_THAN_DAYS: u32 = 90;
+
+/// Largest accepted `--older-than`: a cutoff a hundred years back is still
+/// a date every backend can store.
+pub const MAX_OLDER_THAN_DAYS: u32 = 36_500;
+
+/// Longest accepted `--sleep` between batches.
+pub const MAX_SLEEP: Duration = Duration::from_secs(3600);
+
+/// Attempts of one batch before a transient conflict becomes an error.
+pub const MAX_ATTEMPTS: u32 = 6;
+
+/// The pause before the first retry of a batch; it doubles each time (0.1 s
+/// to 1.6 s).
+pub const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// How long to wait for a server before giving up with a clear error.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,0 +1,332 @@
+//! A whole purge run: one cell database given directly, or every cell (or
+//! some) listed in the API database, each purged in turn, with the API rows
+//! of purged instances removed after each batch.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use purge_api::{DatabaseKind, Registry};
+use serde::Serialize;
+use tracing::{info, warn};
+
+use super::api_database::{ApiDatabase, CellMapping};
+use super::engine::{ApiCleanup, Engine};
+use super::options::PurgeOptions;
+use super::plan::Plan;
+use super::report::Report;
+use crate::audit::writer::{Export, Recorder, SharedExport};
+use crate::check::{self, FindingKind};
+use crate::connections::Connections;
+use crate::control::{Cancel, Observer};
+use crate::database::schema::Schema;
+use crate::database::url::DatabaseUrl;
+use crate::error::Error;
+
+/// Which cell databases a run purges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CellSelection {
+    /// The local cell database (`--database-url`, `[database]/connection`),
+    /// with its API rows when the API database lists it.
+    Local,
+    /// Every cell of the API database's `cell_mappings`, cell0 included.
+    All,
+    /// The cells of `cell_mappings` with these names or uuids.
+    Named(Vec<String>),
+}
+
+/// A purge run, as plain values.
+#[derive(Debug, Clone)]
+pub struct PurgeRequest {
+    pub options: PurgeOptions,
+    pub cells: CellSelection,
+    /// Write every deleted row to this new file before each commit.
+    pub export: Option<PathBuf>,
+}
+
+/// One cell's part of a multi-cell report.
+#[derive(Debug, Clone, Serialize)]
+pub struct CellReport {
+    pub name: Option<String>,
+    pub uuid: Option<String>,
+    /// Why this cell could not be purged (null when it was).
+    pub error: Option<String>,
+    #[serde(flatten)]
+    pub report: Report,
+}
+
+/// The whole run: totals at the top level, as for one database, plus a
+/// section per cell.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    #[serde(flatten)]
+    pub total: Report,
+    pub cells: Vec<CellReport>,
+}
+
+/// Runs a purge: creates the export (before anything is read, so that a
+/// name that is taken stops the run at once), then purges the selected
+/// cells. `observer` hears of progress and is asked to confirm before the
+/// first delete; `cancel` stops the run after the batch in flight.
+pub async fn purge(
+    connections: &Connections,
+    registry: &Registry,
+    request: &PurgeRequest,
+    observer: &dyn Observer,
+    cancel: &Cancel,
+) -> Result<RunReport, Error> {
+    let export = request
+        .export
+        .as_deref()
+        .map(Export::create)
+        .transpose()?
+        .map(Mutex::new);
+    let run = Run {
+        registry,
+        options: &request.options,
+        export: export.as_ref(),
+        observer,
+        cancel,
+    };
+    match &request.cells {
+        CellSelection::Local => purge_local_cell(connections, &run).await,
+        selection => purge_cells(connections, &run, selection).await,
+    }
+}
+
+/// What every database of a run shares.
+struct Run<'a> {
+    registry: &'a Registry,
+    options: &'a PurgeOptions,
+    export: Option<&'a SharedExport>,
+    observer: &'a dyn Observer,
+    cancel: &'a Cancel,
+}
+
+/// `--database-url` (or `[database]/connection`) alone, with the API rows
+/// cleaned when an API database is known and lists this cell.
+async fn purge_local_cell(connections: &Connections, run: &Run<'_>) -> Result<RunReport, Error> {
+    let registry = run.registry;
+    let url = connections.cell.as_ref().ok_or_else(|| {
+        Error::Input(
+            "no cell database given; pass --database-url (or set NOVA_PURGE_DATABASE_URL), --config-file with [database]/connection, or --all-cells"
+                .to_owned(),
+        )
+    })?;
+    let api = match &connections.api {
+        Some(api_url) => Some(ApiDatabase::open(api_url.clone(), registry).await?),
+        None => None,
+    };
+    let result = async {
+        let mapping = match &api {
+            Some(api) => own_cell(api, connections, url).await?,
+            None => None,
+        };
+        if api.is_some() && mapping.is_none() {
+            warn!(
+                "no cell in the API database's cell_mappings has this database; its API rows will not be cleaned (use --all-cells or --cell)"
+            );
+        }
+        let cleanup = api.as_ref().zip(mapping.as_ref()).map(|(api, mapping)| ApiCleanup {
+            api,
+            cell_id: mapping.id,
+        });
+        let label = mapping.as_ref().map(|m| m.label().to_owned());
+        let report = purge_database(url, run, Confirm::Database, cleanup, label).await?;
+        Ok(RunReport {
+            total: report.clone(),
+            cells: vec![CellReport {
+                name: mapping.as_ref().and_then(|m| m.name.clone()),
+                uuid: mapping.map(|m| m.uuid),
+                error: None,
+                report,
+            }],
+        })
+    }
+    .await;
+    if let Some(api) = api {
+        api.close().await;
+    }
+    result
+}
+
+/// The cell mapping whose database is `url`, if the API database lists it.
+async fn own_cell(
+    api: &ApiDatabase,
+    connections: &Connections,
+    url: &DatabaseUrl,
+) -> Result<Option<CellMapping>, Error> {
+    Ok(api.cell_mappings().await?.into_iter().find(|mapping| {
+        connections
+            .cell_url(mapping)
+            .is_ok_and(|cell| cell.same_database(url))
+    }))
+}
+
+/// `--all-cells` or `--cell`: every selected cell of the API database in
+/// turn. A cell that fails is reported and the others go on.
+async fn purge_cells(
+    connections: &Connections,
+    run: &Run<'_>,
+    selection: &CellSelection,
+) -> Result<RunReport, Error> {
+    let Run {
+        registry, options, ..
+    } = *run;
+    let api_url = connections.api.as_ref().ok_or_else(|| {
+        Error::Input(
+            "--all-cells and --cell need the API database; pass --api-database-url or --config-file with [api_database]/connection"
+                .to_owned(),
+        )
+    })?;
+    let api = ApiDatabase::open(api_url.clone(), registry).await?;
+    let result = async {
+        let cells = select_cells(api.cell_mappings().await?, selection)?;
+        if !options.dry_run {
+            let names: Vec<&str> = cells.iter().map(CellMapping::label).collect();
+            run.observer.confirm(&format!("cells {}", names.join(", ")))?;
+        }
+        let mut report = RunReport {
+            total: Report::empty(api.url.redacted(), options),
+            cells: Vec::new(),
+        };
+        for mapping in cells {
+            if run.cancel.is_cancelled() {
+                report.total.interrupted = true;
+                break;
+            }
+            let remaining = PurgeOptions {
+                max_number: options
+                    .max_number
+                    .map(|max| max.saturating_sub(report.total.instances)),
+                ..options.clone()
+            };
+            let cell_run = Run {
+                options: &remaining,
+                ..*run
+            };
+            info!(cell = mapping.label(), "purging cell");
+            let outcome = match connections.cell_url(&mapping) {
+                Ok(url) => {
+                    let cleanup = ApiCleanup {
+                        api: &api,
+                        cell_id: mapping.id,
+                    };
+                    let label = Some(mapping.label().to_owned());
+                    purge_database(&url, &cell_run, Confirm::Done, Some(cleanup), label).await
+                }
+                Err(failure) => Err(failure),
+            };
+            let cell = match outcome {
+                Ok(cell_report) => {
+                    report.total.merge(&cell_report);
+                    CellReport {
+                        name: mapping.name.clone(),
+                        uuid: Some(mapping.uuid.clone()),
+                        error: None,
+                        report: cell_report,
+                    }
+                }
+                Err(failure) => {
+                    warn!(cell = mapping.label(), error = %failure, "cell failed; going on with the others");
+                    CellReport {
+                        name: mapping.name.clone(),
+                        uuid: Some(mapping.uuid.clone()),
+                        error: Some(failure.to_string()),
+                        report: Report::empty(String::new(), options),
+                    }
+                }
+            };
+            report.cells.push(cell);
+        }
+        Ok(report)
+    }
+    .await;
+    api.close().await;
+    result
+}
+
+/// The cells a selection names, in id order.
+fn select_cells(
+    mappings: Vec<CellMapping>,
+    selection: &CellSelection,
+) -> Result<Vec<CellMapping>, Error> {
+    let wanted = match selection {
+        CellSelection::Named(wanted) => wanted,
+        CellSelection::All | CellSelection::Local => return Ok(mappings),
+    };
+    let matches = |mapping: &CellMapping, name: &str| {
+        mapping.uuid == name || mapping.name.as_deref() == Some(name)
+    };
+    if let Some(unknown) = wanted
+        .iter()
+        .find(|name| !mappings.iter().any(|m| matches(m, name)))
+    {
+        let known: Vec<&str> = mappings.iter().map(CellMapping::label).collect();
+        return Err(Error::Input(format!(
+            "no cell named `{unknown}` in the API database; known cells: {}",
+            known.join(", ")
+        )));
+    }
+    Ok(mappings
+        .into_iter()
+        .filter(|m| wanted.iter().any(|name| matches(m, name)))
+        .collect())
+}
+
+/// Whether a database still needs the observer's confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Confirm {
+    /// Ask, naming this database, once it is known to be a Nova cell.
+    Database,
+    /// Already confirmed for the whole run.
+    Done,
+}
+
+/// Connects, checks that the database is a Nova cell database, asks for
+/// confirmation where needed, logs what `check` would say, and purges.
+async fn purge_database(
+    url: &DatabaseUrl,
+    run: &Run<'_>,
+    confirm: Confirm,
+    api: Option<ApiCleanup<'_>>,
+    label: Option<String>,
+) -> Result<Report, Error> {
+    let Run {
+        registry,
+        options,
+        export,
+        observer,
+        cancel,
+    } = *run;
+    let db = url.connect().await?;
+    let result = async {
+        let schema = Schema::inspect(&db).await?;
+        schema.require_nova_cell()?;
+        if !options.dry_run && confirm == Confirm::Database {
+            observer.confirm(&url.redacted())?;
+        }
+        let plan = Plan::new(registry, &schema, DatabaseKind::Cell);
+        for finding in check::findings(&schema, &plan, db.backend()) {
+            match finding.kind {
+                FindingKind::UncoveredTable | FindingKind::LinkType => {
+                    warn!("{}", finding.message)
+                }
+                _ => info!("{}", finding.message),
+            }
+        }
+        let mut engine = Engine::new(&db, &plan, options).with_control(observer, cancel.clone());
+        if let Some(api) = api {
+            engine = engine.with_api(api);
+        }
+        if let Some(export) = export {
+            engine = engine.with_export(Recorder {
+                export,
+                cell: label.as_deref(),
+            });
+        }
+        engine.run(url.redacted()).await
+    }
+    .await;
+    db.close().await;
+    result
+}

@@ -1,0 +1,564 @@
+//! The purge itself: candidates found by keyset over `instances.id`, then
+//! one transaction per batch that locks the batch's instance rows, deletes
+//! their rows target by target in registry order, deletes the instances and
+//! commits. Killed at any point, each instance is either whole or gone, and
+//! a rerun carries on from what is left.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use purge_api::{DatabaseKind, Db, InstanceBatch, Link, Tx};
+use tracing::{info, warn};
+
+use super::api_database::ApiDatabase;
+use super::options::PurgeOptions;
+use super::plan::Plan;
+use super::report::{Report, SkippedInstance, SkippedTargetReport};
+use crate::audit::writer::{CommitError, Recorder, TableRows};
+use crate::control::{Cancel, Observer};
+use crate::database::errors::{describe_sqlx, is_foreign_key_violation, is_transient};
+use crate::error::Error;
+use crate::limits::{FIRST_RETRY_PAUSE, MAX_ATTEMPTS};
+
+/// A candidate instance: its primary key and uuid.
+#[derive(Debug, Clone)]
+struct Candidate {
+    id: i64,
+    uuid: String,
+}
+
+/// What one batch transaction did.
+#[derive(Debug, Default)]
+struct BatchOutcome {
+    /// The batch's number in the export file, when there is one.
+    export_batch: Option<u64>,
+    /// The instances purged (or, in a dry run, that would be).
+    purged: Vec<String>,
+    rows: Vec<(&'static str, u64)>,
+    skipped: Vec<SkippedInstance>,
+}
+
+/// The API database rows of a cell's purged instances, cleaned after each
+/// batch's cell commit (see `api.rs` for the order and why).
+#[derive(Clone, Copy)]
+pub struct ApiCleanup<'a> {
+    pub api: &'a ApiDatabase,
+    /// This cell's `cell_mappings.id`.
+    pub cell_id: i64,
+}
+
+/// Purges one database according to `plan`.
+pub struct Engine<'a> {
+    db: &'a Db,
+    plan: &'a Plan,
+    options: &'a PurgeOptions,
+    api: Option<ApiCleanup<'a>>,
+    recorder: Option<Recorder<'a>>,
+    observer: &'a dyn Observer,
+    cancel: Cancel,
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(db: &'a Db, plan: &'a Plan, options: &'a PurgeOptions) -> Self {
+        Engine {
+            db,
+            plan,
+            options,
+            api: None,
+            recorder: None,
+            observer: &crate::control::Silent,
+            cancel: Cancel::default(),
+        }
+    }
+
+    /// Writes every deleted row to the export before each commit.
+    pub fn with_export(mut self, recorder: Recorder<'a>) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    /// Also removes the purged instances' rows from the API database.
+    pub fn with_api(mut self, api: ApiCleanup<'a>) -> Self {
+        self.api = Some(api);
+        self
+    }
+
+    /// Reports progress to `observer` and stops when `cancel` is cancelled.
+    pub fn with_control(mut self, observer: &'a dyn Observer, cancel: Cancel) -> Self {
+        self.observer = observer;
+        self.cancel = cancel;
+        self
+    }
+
+    /// Runs the whole purge and returns its report. On a database error the
+    /// batch in flight is rolled back; earlier batches stay committed. After
+    /// Ctrl-C it stops once the batch in flight has committed.
+    pub async fn run(&self, database: String) -> Result<Report, Error> {
+        let started = Instant::now();
+        let mut report = self.empty_report(database);
+        if let Some(cleanup) = self.api {
+            self.clean_api_leftovers(cleanup, &mut report).await?;
+        }
+        self.start_progress().await?;
+        let mut after_id = 0;
+        loop {
+            if self.cancel.is_cancelled() {
+                report.interrupted = true;
+                break;
+            }
+            let remaining = self
+                .options
+                .max_number
+                .map_or(u64::MAX, |max| max.saturating_sub(report.instances));
+            if remaining == 0 {
+                report.more_remaining = !self.candidates(after_id, 1).await?.is_empty();
+                break;
+            }
+            if report.batches > 0 {
+                if let Some(pause) = self.options.sleep {
+                    self.cancel.sleep(pause).await;
+                }
+            }
+            let limit = usize::try_from(remaining).map_or(self.options.batch_size, |remaining| {
+                remaining.min(self.options.batch_size)
+            });
+            let candidates = self.candidates(after_id, limit).await?;
+            let Some(last) = candidates.last() else { break };
+            after_id = last.id;
+            let batch_started = Instant::now();
+            let outcome = self.purge_batch(&candidates).await?;
+            let batch_ms = elapsed_ms(batch_started);
+            info!(
+                batch = report.batches + 1,
+                instances = outcome.purged.len(),
+                skipped = outcome.skipped.len(),
+                ms = batch_ms,
+                dry_run = self.options.dry_run,
+                "batch done"
+            );
+            report.batches += 1;
+            report.max_batch_ms = report.max_batch_ms.max(batch_ms);
+            report.instances += outcome.purged.len() as u64;
+            report.add_rows(outcome.rows);
+            report.skipped_instances.extend(outcome.skipped);
+            if let Some(cleanup) = self.api {
+                let export = self.recorder.zip(outcome.export_batch);
+                let rows = cleanup
+                    .api
+                    .clean(
+                        cleanup.cell_id,
+                        &outcome.purged,
+                        self.options.dry_run,
+                        export,
+                    )
+                    .await?;
+                report.add_rows(rows);
+            }
+            self.observer.batch_done(report.instances);
+        }
+        self.observer.database_finished(report.instances);
+        report.elapsed_ms = elapsed_ms(started);
+        Ok(report)
+    }
+
+    /// API rows of instances an earlier run purged from this cell but died
+    /// before removing from the API database.
+    async fn clean_api_leftovers(
+        &self,
+        cleanup: ApiCleanup<'_>,
+        report: &mut Report,
+    ) -> Result<(), Error> {
+        let leftovers = cleanup.api.leftovers(cleanup.cell_id, self.db).await?;
+        if leftovers.is_empty() {
+            return Ok(());
+        }
+        warn!(
+            instances = leftovers.len(),
+            "removing API database rows of instances an earlier run purged"
+        );
+        for chunk in leftovers.chunks(self.options.batch_size) {
+            let export = self
+                .recorder
+                .map(|recorder| (recorder, recorder.next_batch()));
+            let rows = cleanup
+                .api
+                .clean(cleanup.cell_id, chunk, self.options.dry_run, export)
+                .await?;
+            report.add_rows(rows);
+        }
+        report.api_leftovers = leftovers.len() as u64;
+        Ok(())
+    }
+
+    /// Tells the observer the run starts, with the number of candidates
+    /// when it wants it.
+    async fn start_progress(&self) -> Result<(), Error> {
+        let total = if self.observer.wants_total() {
+            let cap = self.options.max_number.unwrap_or(u64::MAX);
+            Some(self.count_candidates().await?.min(cap))
+        } else {
+            None
+        };
+        self.observer.database_started(total, self.options.dry_run);
+        Ok(())
+    }
+
+    async fn count_candidates(&self) -> Result<u64, Error> {
+        let fail = |e| Error::database("cannot count candidate instances", e);
+        let mut tx = self.db.begin_read().await.map_err(fail)?;
+        let mut stmt = tx.stmt();
+        stmt.push("SELECT COUNT(*) FROM ")
+            .ident("instances")
+            .push(" WHERE ");
+        self.push_candidate_predicate(&mut stmt);
+        let count = tx.fetch_count(&stmt).await.map_err(fail)?;
+        tx.rollback().await.map_err(fail)?;
+        Ok(count)
+    }
+
+    fn empty_report(&self, database: String) -> Report {
+        let mut table_order = Vec::new();
+        let api_targets = self
+            .api
+            .iter()
+            .flat_map(|cleanup| cleanup.api.plan().active.iter());
+        for registration in self.plan.active.iter().chain(api_targets) {
+            let table = registration.target.table().to_owned();
+            if !table_order.contains(&table) {
+                table_order.push(table);
+            }
+        }
+        Report {
+            tables: table_order.iter().map(|t| (t.clone(), 0)).collect(),
+            skipped_targets: self
+                .plan
+                .skipped_targets
+                .iter()
+                .map(|s| SkippedTargetReport {
+                    name: s.name.to_owned(),
+                    table: s.table.to_owned(),
+                    reason: s.reason.clone(),
+                })
+                .collect(),
+            api_cleaned: self.api.is_some(),
+            table_order,
+            ..Report::empty(database, self.options)
+        }
+    }
+
+    /// The next candidates after `after_id`, in primary-key order. Read
+    /// without locks: the batch transaction re-checks them under lock.
+    async fn candidates(&self, after_id: i64, limit: usize) -> Result<Vec<Candidate>, Error> {
+        let fail = |e| Error::database("cannot read candidate instances", e);
+        let mut tx = self.db.begin_read().await.map_err(fail)?;
+        let mut stmt = tx.stmt();
+        stmt.push("SELECT ")
+            .ident("id")
+            .push(", ")
+            .ident("uuid")
+            .push(" FROM ")
+            .ident("instances")
+            .push(" WHERE ");
+        self.push_candidate_predicate(&mut stmt);
+        stmt.push(" AND ")
+            .ident("id")
+            .push(" > ")
+            .bind_int(after_id)
+            .push(" ORDER BY ")
+            .ident("id")
+            .push(" LIMIT ")
+            .bind_int(i64::try_from(limit).unwrap_or(i64::MAX));
+        let rows = tx.fetch_all(&stmt).await.map_err(fail)?;
+        tx.rollback().await.map_err(fail)?;
+        Ok(rows.into_iter().filter_map(candidate_from_row).collect())
+    }
+
+    /// `deleted <> 0 AND deleted_at < cutoff`: soft-deleted (NULL counts as
+    /// live, as `<>` is never true for it) and old enough. Never by vm_state.
+    fn push_candidate_predicate(&self, stmt: &mut purge_api::Stmt) {
+        stmt.ident("deleted")
+            .push(" <> 0 AND ")
+            .ident("deleted_at")
+            .push(" < ")
+            .bind_time(self.options.cutoff);
+    }
+
+    /// Purges one batch; when the database refuses it for a foreign key the
+    /// schema did not reveal, purges its instances one by one so that only
+    /// the instance at fault is skipped.
+    async fn purge_batch(&self, candidates: &[Candidate]) -> Result<BatchOutcome, Error> {
+        let fail = |e: CommitError| match e {
+            // The connection broke: the batch is wholly undone, unless it
+            // broke during the commit, when it may be wholly done.
+            CommitError::Database(e @ sqlx::Error::Io(_)) => {
+                Error::database("purge batch interrupted", e)
+            }
+            CommitError::Database(e) => {
+                Error::database("purge batch failed and was rolled back", e)
+            }
+            CommitError::Export(failure) => failure,
+        };
+        match self.try_batch_with_retries(candidates).await {
+            Ok(outcome) => Ok(outcome),
+            Err(CommitError::Database(e))
+                if is_foreign_key_violation(&e) && candidates.len() > 1 =>
+            {
+                warn!(error = %e, "batch refused by a foreign key; retrying its instances one by one");
+                let mut total = BatchOutcome::default();
+                for candidate in candidates {
+                    let one = std::slice::from_ref(candidate);
+                    match self.try_batch_with_retries(one).await {
+                        Ok(outcome) => {
+                            total.purged.extend(outcome.purged);
+                            total.rows.extend(outcome.rows);
+                            total.skipped.extend(outcome.skipped);
+                        }
+                        Err(CommitError::Database(e)) if is_foreign_key_violation(&e) => {
+                            total.skipped.push(fk_skip(candidate, &e));
+                        }
+                        Err(e) => return Err(fail(e)),
+                    }
+                }
+                Ok(total)
+            }
+            Err(CommitError::Database(e)) if is_foreign_key_violation(&e) => Ok(BatchOutcome {
+                skipped: vec![fk_skip(&candidates[0], &e)],
+                ..BatchOutcome::default()
+            }),
+            Err(e) => Err(fail(e)),
+        }
+    }
+
+    /// Runs a batch, again after a transient conflict with a concurrent
+    /// writer (deadlock, lock wait timeout, serialization failure, busy
+    /// SQLite), with a doubling pause, at most [`MAX_ATTEMPTS`] times.
+    async fn try_batch_with_retries(
+        &self,
+        candidates: &[Candidate],
+    ) -> Result<BatchOutcome, CommitError> {
+        let mut pause = FIRST_RETRY_PAUSE;
+        for attempt in 1.. {
+            match self.try_batch(candidates).await {
+                Err(CommitError::Database(e)) if is_transient(&e) && attempt < MAX_ATTEMPTS => {
+                    warn!(attempt, error = %describe_sqlx(&e), "batch rolled back by a conflict; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                other => return other,
+            }
+        }
+        unreachable!("the loop returns on the last attempt")
+    }
+
+    async fn try_batch(&self, candidates: &[Candidate]) -> Result<BatchOutcome, CommitError> {
+        let dry_run = self.options.dry_run;
+        let mut tx = if dry_run {
+            self.db.begin_read().await?
+        } else {
+            self.db.begin_write().await?
+        };
+        let locked = self.lock_instances(&mut tx, candidates).await?;
+        let blocked = self.blocked(&mut tx, &locked).await?;
+        let mut batch = InstanceBatch {
+            ids: locked
+                .iter()
+                .filter(|c| !blocked.contains_key(&c.uuid))
+                .map(|c| c.id)
+                .collect(),
+            uuids: locked
+                .iter()
+                .filter(|c| !blocked.contains_key(&c.uuid))
+                .map(|c| c.uuid.clone())
+                .collect(),
+            parent_keys: Vec::new(),
+        };
+        let mut outcome = BatchOutcome {
+            export_batch: None,
+            purged: batch.uuids.clone(),
+            skipped: blocked_report(blocked),
+            rows: Vec::with_capacity(self.plan.active.len()),
+        };
+        let mut exported: Vec<TableRows> = Vec::new();
+        if !batch.is_empty() {
+            batch.parent_keys = self.two_hop_parents(&mut tx, &batch).await?;
+            let applied = self
+                .plan
+                .apply(&mut tx, &batch, dry_run, self.recorder.is_some())
+                .await?;
+            outcome.rows = applied.rows;
+            exported = applied.exported;
+        }
+        if dry_run {
+            tx.rollback().await?;
+            return Ok(outcome);
+        }
+        match &self.recorder {
+            Some(recorder) if !batch.is_empty() => {
+                let number = recorder.next_batch();
+                recorder
+                    .commit(tx, number, DatabaseKind::Cell, &exported, &batch.uuids)
+                    .await?;
+                outcome.export_batch = Some(number);
+            }
+            _ => tx.commit().await?,
+        }
+        Ok(outcome)
+    }
+
+    /// Re-reads the candidates inside the batch transaction, still
+    /// soft-deleted and old enough, and in a real run locks their rows
+    /// (`FOR UPDATE`; SQLite's `BEGIN IMMEDIATE` already holds the write
+    /// lock). A concurrent insert of a child row then waits for the commit
+    /// and fails on the vanished parent, instead of leaving an orphan.
+    async fn lock_instances(
+        &self,
+        tx: &mut Tx,
+        candidates: &[Candidate],
+    ) -> Result<Vec<Candidate>, sqlx::Error> {
+        if !self.options.dry_run && tx.backend() == purge_api::Backend::MySql {
+            // A child row's foreign-key check locks the parent's entry in the
+            // unique index on instances.uuid, not the primary key. Lock that
+            // entry too, by uuid alone (with more conditions MariaDB may read
+            // through (uuid, deleted) and leave it unlocked): else a late
+            // child insert deadlocks with the DELETE FROM instances.
+            let uuids: Vec<String> = candidates.iter().map(|c| c.uuid.clone()).collect();
+            let mut lock = tx.stmt();
+            lock.push("SELECT ")
+                .ident("id")
+                .push(" FROM ")
+                .ident("instances")
+                .push(" WHERE ")
+                .ident("uuid")
+                .in_text(&uuids)
+                .push(" FOR UPDATE");
+            tx.fetch_all(&lock).await?;
+        }
+        let ids: Vec<i64> = candidates.iter().map(|c| c.id).collect();
+        let mut stmt = tx.stmt();
+        stmt.push("SELECT ")
+            .ident("id")
+            .push(", ")
+            .ident("uuid")
+            .push(" FROM ")
+            .ident("instances")
+            .push(" WHERE ")
+            .ident("id")
+            .in_int(&ids)
+            .push(" AND ");
+        self.push_candidate_predicate(&mut stmt);
+        stmt.push(" ORDER BY ").ident("id");
+        if !self.options.dry_run && tx.backend() != purge_api::Backend::Sqlite {
+            stmt.push(" FOR UPDATE");
+        }
+        let rows = tx.fetch_all(&stmt).await?;
+        Ok(rows.into_iter().filter_map(candidate_from_row).collect())
+    }
+
+    /// Reads the keys of the parent rows that two-hop targets reach the
+    /// instance through (the batch's `instance_actions`), so that their
+    /// children are found by key; in a real run also locks them. A
+    /// concurrent insert of a child of such a row (a late action event) then
+    /// waits for the commit and fails on the vanished parent, instead of
+    /// landing between the delete of the children and that of the parents.
+    async fn two_hop_parents(
+        &self,
+        tx: &mut Tx,
+        batch: &InstanceBatch,
+    ) -> Result<Vec<(&'static str, Vec<i64>)>, sqlx::Error> {
+        // SQLite's BEGIN IMMEDIATE already excludes every other writer.
+        let lock = !self.options.dry_run && tx.backend() != purge_api::Backend::Sqlite;
+        let mut keys = Vec::new();
+        for registration in &self.plan.active {
+            let Link::Through {
+                parent_table,
+                parent_key,
+                parent_column,
+                ..
+            } = registration.target.link()
+            else {
+                continue;
+            };
+            let mut stmt = tx.stmt();
+            stmt.push("SELECT ")
+                .ident(parent_key)
+                .push(" FROM ")
+                .ident(parent_table)
+                .push(" WHERE ")
+                .ident(parent_column)
+                .in_text(&batch.uuids);
+            if lock {
+                stmt.push(" FOR UPDATE");
+            }
+            let rows = tx.fetch_all(&stmt).await?;
+            // A key that is not an integer leaves the subquery form in use.
+            let ids: Option<Vec<i64>> = rows
+                .iter()
+                .map(|row| row.first().and_then(purge_api::Value::as_i64))
+                .collect();
+            if let Some(ids) = ids {
+                keys.push((parent_table, ids));
+            }
+        }
+        Ok(keys)
+    }
+
+    /// The batch's instances still referenced from tables no target covers,
+    /// each with the `table.column`s that hold it.
+    async fn blocked(
+        &self,
+        tx: &mut Tx,
+        locked: &[Candidate],
+    ) -> Result<BTreeMap<String, BTreeSet<String>>, sqlx::Error> {
+        let mut blocked: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        if self.plan.blockers.is_empty() || locked.is_empty() {
+            return Ok(blocked);
+        }
+        let batch = InstanceBatch {
+            ids: locked.iter().map(|c| c.id).collect(),
+            uuids: locked.iter().map(|c| c.uuid.clone()).collect(),
+            parent_keys: Vec::new(),
+        };
+        for blocker in &self.plan.blockers {
+            for uuid in blocker.referenced(tx, &batch).await? {
+                blocked.entry(uuid).or_default().insert(blocker.source());
+            }
+        }
+        Ok(blocked)
+    }
+}
+
+fn blocked_report(blocked: BTreeMap<String, BTreeSet<String>>) -> Vec<SkippedInstance> {
+    blocked
+        .into_iter()
+        .map(|(uuid, sources)| {
+            let sources: Vec<String> = sources.into_iter().collect();
+            SkippedInstance {
+                uuid,
+                reason: format!(
+                    "still referenced by {}, which no purge target covers (see docs/adding-a-target.md)",
+                    sources.join(", ")
+                ),
+                blocked_by: sources,
+            }
+        })
+        .collect()
+}
+
+fn fk_skip(candidate: &Candidate, err: &sqlx::Error) -> SkippedInstance {
+    SkippedInstance {
+        uuid: candidate.uuid.clone(),
+        reason: format!("the database refused the delete: {}", describe_sqlx(err)),
+        blocked_by: Vec::new(),
+    }
+}
+
+fn candidate_from_row(row: Vec<purge_api::Value>) -> Option<Candidate> {
+    let mut values = row.into_iter();
+    let id = values.next()?.as_i64()?;
+    let uuid = values.next()?.to_text()?;
+    Some(Candidate { id, uuid })
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,55 @@
+//! What one purge run is asked to do, as plain values.
+
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, Timelike, Utc};
+
+use crate::error::Error;
+use crate::limits::{DEFAULT_BATCH_SIZE, DEFAULT_OLDER_THAN_DAYS};
+
+#[derive(Debug, Clone)]
+pub struct PurgeOptions {
+    pub older_than_days: u32,
+    /// Instances deleted before this moment (naive UTC, as Nova stores it).
+    pub cutoff: NaiveDateTime,
+    pub dry_run: bool,
+    /// At most this many instances purged in this run.
+    pub max_number: Option<u64>,
+    pub batch_size: usize,
+    /// Pause between batches, to let replication and a busy cloud breathe.
+    pub sleep: Option<Duration>,
+}
+
+impl PurgeOptions {
+    /// The defaults for instances deleted more than `older_than_days` ago:
+    /// a real run, no cap, the default batch size, no pause.
+    pub fn older_than(older_than_days: u32) -> Result<PurgeOptions, Error> {
+        let cutoff = cutoff_for(older_than_days).ok_or_else(|| {
+            Error::Input(format!(
+                "--older-than {older_than_days} reaches before the earliest date the database can store; use at most 36500"
+            ))
+        })?;
+        Ok(PurgeOptions {
+            older_than_days,
+            cutoff,
+            dry_run: false,
+            max_number: None,
+            batch_size: DEFAULT_BATCH_SIZE,
+            sleep: None,
+        })
+    }
+}
+
+impl Default for PurgeOptions {
+    fn default() -> Self {
+        PurgeOptions::older_than(DEFAULT_OLDER_THAN_DAYS).expect("the default cutoff is in range")
+    }
+}
+
+/// The cutoff for `older_than_days`, whole seconds, naive UTC. `None` when it
+/// falls outside what the databases can store.
+pub fn cutoff_for(older_than_days: u32) -> Option<NaiveDateTime> {
+    let now = Utc::now().naive_utc();
+    let cutoff = now.checked_sub_signed(chrono::Duration::try_days(older_than_days.into())?)?;
+    cutoff.with_nanosecond(0)
+}
