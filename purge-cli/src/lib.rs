@@ -63,7 +63,9 @@ pub fn main() -> ExitCode {
 
 /// Runs a parsed command, writing its report to `out`.
 pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode, Failure> {
-    run_with(&cli, &Cancel::new(), out).await.map(ExitCode::from)
+    run_with(&cli, &Cancel::new(), out)
+        .await
+        .map(ExitCode::from)
 }
 
 async fn run_with(cli: &Cli, cancel: &Cancel, out: &mut dyn Write) -> Result<ExitStatus, Failure> {

@@ -790,9 +790,7 @@ impl ConvertedUrl {
     /// with [`source`](Self::source).
     pub fn database_url(&self) -> Result<DatabaseUrl, Error> {
         DatabaseUrl::parse(&self.url).map_err(|failure| match (failure, &self.source) {
-            (Error::Input(message), Some(source)) => {
-                Error::Input(format!("{source}: {message}"))
-            }
+            (Error::Input(message), Some(source)) => Error::Input(format!("{source}: {message}")),
             (failure, _) => failure,
         })
     }

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use crate::config::{self, ConfigSource, ConvertedUrl};
 use crate::database::url::DatabaseUrl;
 use crate::error::Error;
-use crate::purge::api_database::CellMapping;
 
 /// What the operator said about the databases, before anything is read.
 #[derive(Debug, Clone, Default)]
@@ -36,16 +35,17 @@ pub struct Connections {
 }
 
 impl Connections {
-    /// The URL of a cell listed in `cell_mappings`, as Nova connects to it
+    /// The URL of a cell listed in `cell_mappings` (its name or uuid, and
+    /// its `database_connection`), as Nova connects to it
     /// (see [`crate::config::cell_url`]).
-    pub fn cell_url(&self, mapping: &CellMapping) -> Result<DatabaseUrl, Error> {
+    pub fn cell_url(&self, label: &str, database_connection: &str) -> Result<DatabaseUrl, Error> {
         let local = self
             .template_base
             .as_ref()
             .map(|(value, location)| (value.as_str(), location.as_str()));
         let converted = crate::config::cell_url(
-            mapping.label(),
-            &mapping.database_connection,
+            label,
+            database_connection,
             local,
             &self.connection_parameters,
         )?;
@@ -53,7 +53,6 @@ impl Connections {
         converted.database_url()
     }
 }
-
 
 impl Connections {
     /// The databases named on the command line or in nova.conf

@@ -8,21 +8,23 @@
 //! * [`database`]: URLs, connecting, the live schema, error meanings.
 //! * [`purge`]: the plan, the batch engine, the API database, the run.
 //! * [`check`]: what a database has that the registry does not cover.
-//! * [`audit`]: the export written before each commit, and `restore`.
+//! * [`export`]: the audit export, written before each commit.
+//! * [`restore`]: puts an export's rows back.
 //!
 //! The purge targets themselves come from the link-time registry of
 //! `purge-api`; a binary links the crates that register them (nova-purge
 //! links `purge-plugins`).
 
-pub mod audit;
 pub mod check;
 pub mod config;
 pub mod connections;
 pub mod control;
 pub mod database;
 pub mod error;
+pub mod export;
 pub mod limits;
 pub mod purge;
+pub mod restore;
 
 pub use connections::{Connections, Sources};
 pub use control::{Cancel, Observer, Silent};

@@ -15,5 +15,7 @@ mod targets {
 /// tests check that each registers exactly one target and that none went
 /// missing from the link.
 pub fn target_files() -> impl Iterator<Item = &'static str> {
-    env!("PURGE_TARGET_FILES").split(',').filter(|s| !s.is_empty())
+    env!("PURGE_TARGET_FILES")
+        .split(',')
+        .filter(|s| !s.is_empty())
 }

@@ -15,8 +15,8 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use purge_api::{Backend, Db};
-use purge_fixture::{Fixture, InstanceSpec};
 use purge_engine::database::schema::Schema;
+use purge_fixture::{Fixture, InstanceSpec};
 use sqlx::mysql::MySqlConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;

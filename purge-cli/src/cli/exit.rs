@@ -148,7 +148,12 @@ mod tests {
 
     #[test]
     fn every_command_lists_done_error_and_usage() {
-        for command in [Outcomes::Any, Outcomes::Purge, Outcomes::Check, Outcomes::Restore] {
+        for command in [
+            Outcomes::Any,
+            Outcomes::Purge,
+            Outcomes::Check,
+            Outcomes::Restore,
+        ] {
             let codes: Vec<u8> = ExitStatus::of(command).iter().map(|s| s.code()).collect();
             assert_eq!(&codes[..3], &[0, 1, 2], "{command:?}");
             assert!(codes.windows(2).all(|w| w[0] < w[1]), "{codes:?}");

@@ -5,6 +5,8 @@
 pub mod exit;
 
 use std::path::PathBuf;
+
+pub use clap_complete::Shell;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -12,7 +14,6 @@ use purge_engine::limits::{
     DEFAULT_BATCH_SIZE, DEFAULT_OLDER_THAN_DAYS, MAX_BATCH_SIZE, MAX_OLDER_THAN_DAYS, MAX_SLEEP,
 };
 
-use crate::commands::generate::{CompletionsArgs, ManArgs};
 use exit::{ExitStatus, Outcomes};
 
 const PURGE_WARNING: &str = "\
@@ -244,6 +245,22 @@ pub struct DemoArgs {
     /// Keep the demo database at PATH (must not exist) instead of a temporary file
     #[arg(long, value_name = "PATH")]
     pub keep: Option<PathBuf>,
+}
+
+/// `nova-purge completions SHELL`
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write completions for
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: Shell,
+}
+
+/// `nova-purge man [--output-dir DIR]`
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write nova-purge.1 and a page per subcommand (nova-purge-purge.1, ...) into DIR instead of printing nova-purge.1
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
 }
 
 /// Parses `500ms`, `2s`, `1.5s`, `1m`: a number and a unit, at most an hour.

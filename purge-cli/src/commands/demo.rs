@@ -70,7 +70,9 @@ pub async fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<ExitStatus, Fai
             path.clone()
         }
         None => {
-            temp_dir = tempfile::Builder::new().prefix("nova-purge-demo-").tempdir()?;
+            temp_dir = tempfile::Builder::new()
+                .prefix("nova-purge-demo-")
+                .tempdir()?;
             temp_dir.path().join("nova-demo.sqlite")
         }
     };

@@ -6,31 +6,15 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use clap::{Args, CommandFactory};
-pub use clap_complete::Shell;
+use clap::CommandFactory;
+use clap_complete::Shell;
 
 use crate::cli::exit::ExitStatus;
-use crate::cli::Cli;
+use crate::cli::{Cli, CompletionsArgs, ManArgs};
 use crate::failure::Failure;
 
 /// The name completions complete and man pages document.
 const BIN_NAME: &str = "nova-purge";
-
-/// `nova-purge completions SHELL`
-#[derive(Debug, Clone, Args)]
-pub struct CompletionsArgs {
-    /// The shell to write completions for
-    #[arg(value_enum, value_name = "SHELL")]
-    pub shell: Shell,
-}
-
-/// `nova-purge man [--output-dir DIR]`
-#[derive(Debug, Clone, Args)]
-pub struct ManArgs {
-    /// Write nova-purge.1 and a page per subcommand (nova-purge-purge.1, ...) into DIR instead of printing nova-purge.1
-    #[arg(long, value_name = "DIR")]
-    pub output_dir: Option<PathBuf>,
-}
 
 /// Writes the completion script for `shell` to `out`.
 pub fn write_completions(shell: Shell, out: &mut dyn Write) -> io::Result<()> {

@@ -11,8 +11,8 @@ pub mod targets;
 use purge_api::Registry;
 use purge_engine::{Cancel, Connections};
 
-use crate::cli::{Cli, Command};
 use crate::cli::exit::ExitStatus;
+use crate::cli::{Cli, Command};
 use crate::failure::Failure;
 
 /// Runs a parsed command, writing its report to `out`.

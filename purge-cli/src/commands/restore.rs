@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use purge_engine::audit::{self, RestoreOptions};
+use purge_engine::restore::{self, RestoreOptions};
 use purge_engine::Connections;
 
 use super::registry;
@@ -21,7 +21,7 @@ pub async fn run(
         path: args.path.clone(),
         dry_run: args.dry_run.dry_run,
     };
-    let report = audit::restore(connections, &registry, &options).await?;
+    let report = restore::restore(connections, &registry, &options).await?;
     match args.format.format {
         Format::Json => render::json_line(out, &report)?,
         Format::Text => render::restore::report(out, &report)?,

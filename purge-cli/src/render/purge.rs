@@ -49,7 +49,12 @@ pub fn report(out: &mut dyn Write, report: &Report) -> io::Result<()> {
         report.instances, report.batches
     )?;
     writeln!(out, "rows {verb}, by table:")?;
-    let width = report.table_order.iter().map(String::len).max().unwrap_or(0);
+    let width = report
+        .table_order
+        .iter()
+        .map(String::len)
+        .max()
+        .unwrap_or(0);
     for table in &report.table_order {
         let rows = report.tables.get(table).copied().unwrap_or(0);
         writeln!(out, "  {table:<width$}  {rows:>10}")?;

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use purge_engine::audit::RestoreReport;
+use purge_engine::restore::RestoreReport;
 
 pub fn report(out: &mut dyn Write, report: &RestoreReport) -> io::Result<()> {
     let verb = if report.dry_run {

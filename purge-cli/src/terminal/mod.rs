@@ -71,7 +71,9 @@ impl Observer for TerminalObserver {
             .read_line(&mut answer)
             .map_err(|e| Error::Input(format!("cannot read the answer: {e}")))?;
         if answer.trim() != "yes" {
-            return Err(Error::Input("not confirmed; nothing was deleted".to_owned()));
+            return Err(Error::Input(
+                "not confirmed; nothing was deleted".to_owned(),
+            ));
         }
         Ok(())
     }

@@ -15,7 +15,6 @@ use url::Url;
 use crate::error::Error;
 use crate::limits::CONNECT_TIMEOUT;
 
-
 /// A database URL that has been checked for a supported scheme and shape.
 #[derive(Clone)]
 pub struct DatabaseUrl {

@@ -18,10 +18,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use purge_api::{DatabaseKind, Db, Registry, Tx, Value};
 
 use super::plan::{Applied, Plan};
-use crate::audit::writer::{CommitError, Recorder};
+use crate::connections::Connections;
 use crate::database::schema::Schema;
 use crate::database::url::DatabaseUrl;
 use crate::error::Error;
+use crate::export::writer::{CommitError, Recorder};
 
 /// Mappings examined per query when looking for leftovers.
 const LEFTOVER_PAGE: usize = 1000;
@@ -40,6 +41,11 @@ impl CellMapping {
     /// The name if it has one, else the uuid.
     pub fn label(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.uuid)
+    }
+
+    /// This cell's database, as Nova connects to it.
+    pub fn url(&self, connections: &Connections) -> Result<DatabaseUrl, Error> {
+        connections.cell_url(self.label(), &self.database_connection)
     }
 }
 

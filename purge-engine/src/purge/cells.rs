@@ -11,16 +11,16 @@ use tracing::{info, warn};
 
 use super::api_database::{ApiDatabase, CellMapping};
 use super::engine::{ApiCleanup, Engine};
+use super::findings::{findings, FindingKind};
 use super::options::PurgeOptions;
 use super::plan::Plan;
 use super::report::Report;
-use crate::audit::writer::{Export, Recorder, SharedExport};
-use crate::check::{self, FindingKind};
 use crate::connections::Connections;
 use crate::control::{Cancel, Observer};
 use crate::database::schema::Schema;
 use crate::database::url::DatabaseUrl;
 use crate::error::Error;
+use crate::export::writer::{Export, Recorder, SharedExport};
 
 /// Which cell databases a run purges.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,8 +156,8 @@ async fn own_cell(
     url: &DatabaseUrl,
 ) -> Result<Option<CellMapping>, Error> {
     Ok(api.cell_mappings().await?.into_iter().find(|mapping| {
-        connections
-            .cell_url(mapping)
+        mapping
+            .url(connections)
             .is_ok_and(|cell| cell.same_database(url))
     }))
 }
@@ -205,7 +205,7 @@ async fn purge_cells(
                 ..*run
             };
             info!(cell = mapping.label(), "purging cell");
-            let outcome = match connections.cell_url(&mapping) {
+            let outcome = match mapping.url(connections) {
                 Ok(url) => {
                     let cleanup = ApiCleanup {
                         api: &api,
@@ -306,7 +306,7 @@ async fn purge_database(
             observer.confirm(&url.redacted())?;
         }
         let plan = Plan::new(registry, &schema, DatabaseKind::Cell);
-        for finding in check::findings(&schema, &plan, db.backend()) {
+        for finding in findings(&schema, &plan, db.backend()) {
             match finding.kind {
                 FindingKind::UncoveredTable | FindingKind::LinkType => {
                     warn!("{}", finding.message)

@@ -14,10 +14,10 @@ use super::api_database::ApiDatabase;
 use super::options::PurgeOptions;
 use super::plan::Plan;
 use super::report::{Report, SkippedInstance, SkippedTargetReport};
-use crate::audit::writer::{CommitError, Recorder, TableRows};
 use crate::control::{Cancel, Observer};
-use crate::database::errors::{describe_sqlx, is_foreign_key_violation, is_transient};
-use crate::error::Error;
+use crate::database::errors::{is_foreign_key_violation, is_transient};
+use crate::error::{describe_sqlx, Error};
+use crate::export::writer::{CommitError, Recorder, TableRows};
 use crate::limits::{FIRST_RETRY_PAUSE, MAX_ATTEMPTS};
 
 /// A candidate instance: its primary key and uuid.

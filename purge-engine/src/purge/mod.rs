@@ -4,6 +4,7 @@
 pub mod api_database;
 pub mod cells;
 pub mod engine;
+pub mod findings;
 pub mod options;
 pub mod plan;
 pub mod report;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use purge_api::{DatabaseKind, InstanceBatch, Link, Registration, Registry, Tx};
 use tracing::{debug, warn};
 
-use crate::audit::writer::{select_rows, TableRows};
+use crate::export::writer::{select_rows, TableRows};
 
 use crate::database::schema::{ForeignKey, Schema};
 

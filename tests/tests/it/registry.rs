@@ -51,7 +51,10 @@ fn targets_lists_every_target_in_a_valid_order() {
         .collect();
     let registry = purge_api::Registry::load().expect("a valid registry");
     let expected: Vec<&str> = registry.iter().map(|r| r.name()).collect();
-    assert_eq!(names, expected, "the binary lists other targets, or in another order");
+    assert_eq!(
+        names, expected,
+        "the binary lists other targets, or in another order"
+    );
     let position = |name: &str| names.iter().position(|n| *n == name).unwrap();
     // The cell database's targets first, `instances` last among them; then
     // the API database's.

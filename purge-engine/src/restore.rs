@@ -16,11 +16,11 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::info;
 
-use super::record::{Record, FORMAT_VERSION};
 use crate::connections::Connections;
-use crate::database::errors::describe_sqlx;
+use crate::export::record::{Record, FORMAT_VERSION};
+
 use crate::database::url::DatabaseUrl;
-use crate::error::Error;
+use crate::error::{describe_sqlx, Error};
 use crate::purge::api_database::ApiDatabase;
 
 /// What `restore` is asked to do.
@@ -302,7 +302,7 @@ impl<'a> Databases<'a> {
                         .into_iter()
                         .find(|m| m.name.as_deref() == Some(name.as_str()) || m.uuid == *name)
                         .ok_or_else(|| Error::Input(format!("the export names cell `{name}`, which the API database does not list")))?;
-                    self.connections.cell_url(&mapping)?
+                    mapping.url(self.connections)?
                 }
                 None => self.connections.cell.clone().ok_or_else(|| {
                     Error::Input("no cell database given; pass --database-url or --config-file with [database]/connection".to_owned())
