@@ -11,9 +11,10 @@ use crate::connections::Connections;
 use crate::database::schema::Schema;
 use crate::error::Error;
 use crate::purge::engine::Engine;
-pub use crate::purge::findings::{findings, Finding, FindingKind, Severity};
-use crate::purge::options::PurgeOptions;
+use crate::purge::findings::findings;
 use crate::purge::plan::Plan;
+use crate::purge::PurgeOptions;
+pub use crate::purge::{Finding, FindingKind, Severity};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Candidates {

@@ -21,7 +21,7 @@ pub mod connections;
 pub mod control;
 pub mod database;
 pub mod error;
-pub mod export;
+pub(crate) mod export;
 pub mod limits;
 pub mod purge;
 pub mod restore;

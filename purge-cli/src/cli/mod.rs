@@ -53,6 +53,7 @@ pub struct Cli {
 
 /// Where the databases are: URLs, or nova.conf.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Databases (any command)")]
 pub struct DatabaseArgs {
     /// Nova cell database: mysql://USER:PASS@HOST/DB, postgresql://USER:PASS@HOST/DB or sqlite://PATH (overrides nova.conf)
     #[arg(
@@ -97,6 +98,7 @@ impl DatabaseArgs {
 
 /// How much is logged on stderr.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Logging (any command)")]
 pub struct LogArgs {
     /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

@@ -4,5 +4,3 @@
 
 pub mod record;
 pub mod writer;
-
-pub use writer::{Export, Recorder, SharedExport};

@@ -1,14 +1,16 @@
 //! The purge: the plan for one database, the batch engine that carries it
 //! out, the API database's part, and the run over every selected cell.
+//! [`purge`] is the entry point; the rest is how it works.
 
-pub mod api_database;
-pub mod cells;
-pub mod engine;
-pub mod findings;
-pub mod options;
-pub mod plan;
-pub mod report;
+pub(crate) mod api_database;
+mod cells;
+pub(crate) mod engine;
+pub(crate) mod findings;
+mod options;
+pub(crate) mod plan;
+mod report;
 
 pub use cells::{purge, CellReport, CellSelection, PurgeRequest, RunReport};
-pub use options::PurgeOptions;
+pub use findings::{Finding, FindingKind, Severity};
+pub use options::{cutoff_for, PurgeOptions};
 pub use report::{Report, SkippedInstance, SkippedTargetReport};
