@@ -10,8 +10,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use nova_purge_tests::registered::targets_without_their_table;
 use nova_purge_tests::{insert_instances, nova_purge, uuid, InstanceState, TestDb};
-use purge_api::{register_target, Backend, Link};
+use purge_api::{register_target, Backend, DatabaseKind, Link};
 use purge_fixture::{Fixture, InstanceSpec};
 use serde_json::Value;
 
@@ -113,7 +114,14 @@ async fn notes_hold_instances_back_until_a_target_is_registered(backend: Backend
     );
     let (code, report) =
         nova_purge_here(&["--database-url", url, "check", "--format", "json"]).await;
-    let expected = if backend == Backend::MySql { 0 } else { 4 };
+    let targets_skipped = !targets_without_their_table(&test_db, DatabaseKind::Cell)
+        .await
+        .is_empty();
+    let expected = if backend == Backend::MySql && !targets_skipped {
+        0
+    } else {
+        4
+    };
     assert_eq!(code, ExitCode::from(expected), "{report:#}");
     assert!(
         report["findings"]
