@@ -30,7 +30,7 @@ use nova_purge_tests::{
 };
 use purge_api::{Backend, Db};
 use purge_engine::database::errors::is_foreign_key_violation;
-use purge_fixture::{insert, Fixture, InstanceSpec, V};
+use purge_fixture::{insert, Fixture, InstanceSpec, Value, HARD_DELETED_WITH_INSTANCE};
 
 /// Writers running next to the purge, each with its own connection.
 const WRITERS: u64 = 3;
@@ -178,12 +178,12 @@ impl Writer {
             &mut tx,
             "instance_actions",
             &[
-                ("instance_uuid", V::S(uuid)),
-                ("action", V::S("reboot")),
-                ("request_id", V::S(&request_id)),
-                ("start_time", V::T(now)),
-                ("created_at", V::T(now)),
-                ("deleted", V::I(0)),
+                ("instance_uuid", Value::Text(uuid)),
+                ("action", Value::Text("reboot")),
+                ("request_id", Value::Text(&request_id)),
+                ("start_time", Value::Time(now)),
+                ("created_at", Value::Time(now)),
+                ("deleted", Value::Int(0)),
             ],
         )
         .await
@@ -214,11 +214,11 @@ impl Writer {
             &mut tx,
             "instance_actions_events",
             &[
-                ("action_id", V::I(action_id)),
-                ("event", V::S("compute_reboot_instance")),
-                ("start_time", V::T(now)),
-                ("created_at", V::T(now)),
-                ("deleted", V::I(0)),
+                ("action_id", Value::Int(action_id)),
+                ("event", Value::Text("compute_reboot_instance")),
+                ("start_time", Value::Time(now)),
+                ("created_at", Value::Time(now)),
+                ("deleted", Value::Int(0)),
             ],
         )
         .await
@@ -234,12 +234,12 @@ impl Writer {
         self.one_row(
             "instance_faults",
             &[
-                ("instance_uuid", V::S(uuid)),
-                ("code", V::I(500)),
-                ("message", V::S("late fault")),
-                ("details", V::S("trace")),
-                ("created_at", V::T(now)),
-                ("deleted", V::I(0)),
+                ("instance_uuid", Value::Text(uuid)),
+                ("code", Value::Int(500)),
+                ("message", Value::Text("late fault")),
+                ("details", Value::Text("trace")),
+                ("created_at", Value::Time(now)),
+                ("deleted", Value::Int(0)),
             ],
         )
         .await
@@ -251,11 +251,11 @@ impl Writer {
         self.one_row(
             "instance_metadata",
             &[
-                ("instance_uuid", V::S(uuid)),
-                ("key", V::S(&key)),
-                ("value", V::S("x")),
-                ("created_at", V::T(now)),
-                ("deleted", V::I(0)),
+                ("instance_uuid", Value::Text(uuid)),
+                ("key", Value::Text(&key)),
+                ("value", Value::Text("x")),
+                ("created_at", Value::Time(now)),
+                ("deleted", Value::Int(0)),
             ],
         )
         .await
@@ -264,7 +264,7 @@ impl Writer {
     async fn one_row(
         &mut self,
         table: &'static str,
-        values: &[(&str, V<'_>)],
+        values: &[(&str, Value<'_>)],
     ) -> Result<(), Refusal> {
         let mut tx = self.db.begin_write().await.map_err(other)?;
         insert(&mut tx, table, values)
@@ -293,7 +293,7 @@ impl Writer {
             return;
         };
         let uuid = self.log.created[index].0.clone();
-        match nova_instance_destroy(&self.db, &uuid).await {
+        match self.fixture.destroy_instance(&self.db, &uuid).await {
             Ok(()) => self.log.created[index].1 = true,
             Err(e) => self
                 .log
@@ -324,63 +324,6 @@ fn refusal(table: &'static str) -> impl Fn(sqlx::Error) -> Refusal {
             Refusal::Other(format!("{table}: {e}"))
         }
     }
-}
-
-/// Tables Nova soft-deletes with an instance (`deleted = id`), by link.
-const SOFT_DELETED_WITH_INSTANCE: &[(&str, &str)] = &[
-    ("instances", "uuid"),
-    ("security_group_instance_association", "instance_uuid"),
-    ("instance_info_caches", "instance_uuid"),
-    ("instance_metadata", "instance_uuid"),
-    ("instance_faults", "instance_uuid"),
-    ("instance_extra", "instance_uuid"),
-    ("instance_system_metadata", "instance_uuid"),
-    ("block_device_mapping", "instance_uuid"),
-    ("migrations", "instance_uuid"),
-    ("virtual_interfaces", "instance_uuid"),
-    ("instance_id_mappings", "uuid"),
-    ("consoles", "instance_uuid"),
-];
-
-/// Tables Nova hard-deletes from at instance delete.
-const HARD_DELETED_WITH_INSTANCE: &[(&str, &str)] = &[
-    ("tags", "resource_id"),
-    ("console_auth_tokens", "instance_uuid"),
-];
-
-/// What Nova's instance_destroy does, in one transaction.
-async fn nova_instance_destroy(db: &Db, uuid: &str) -> Result<(), sqlx::Error> {
-    let now = Utc::now().naive_utc();
-    let mut tx = db.begin_write().await?;
-    for (table, column) in SOFT_DELETED_WITH_INSTANCE {
-        let mut stmt = tx.stmt();
-        stmt.push("UPDATE ")
-            .ident(table)
-            .push(" SET ")
-            .ident("deleted")
-            .push(" = ")
-            .ident("id")
-            .push(", ")
-            .ident("deleted_at")
-            .push(" = ")
-            .bind_time(now)
-            .push(" WHERE ")
-            .ident(column)
-            .push(" = ")
-            .bind_text(uuid);
-        tx.execute(&stmt).await?;
-    }
-    for (table, column) in HARD_DELETED_WITH_INSTANCE {
-        let mut stmt = tx.stmt();
-        stmt.push("DELETE FROM ")
-            .ident(table)
-            .push(" WHERE ")
-            .ident(column)
-            .push(" = ")
-            .bind_text(uuid);
-        tx.execute(&stmt).await?;
-    }
-    tx.commit().await
 }
 
 // ---------------------------------------------------------------------------
