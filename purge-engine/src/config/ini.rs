@@ -367,7 +367,7 @@ mod tests {
         let main = dir.write("main", "[database]\nconnection = main\n[DEFAULT]\nx = 2\n");
         let config = load_with_env(
             &[
-                ConfigSource::Dir(dir.0.clone()),
+                ConfigSource::Dir(dir.path()),
                 ConfigSource::File(main.clone()),
             ],
             [],
@@ -386,7 +386,7 @@ mod tests {
         assert_eq!(value(&config, "DEFAULT", "x").as_deref(), Some("2"));
         // The other order: the directory wins.
         let config = load_with_env(
-            &[ConfigSource::File(main), ConfigSource::Dir(dir.0.clone())],
+            &[ConfigSource::File(main), ConfigSource::Dir(dir.path())],
             [],
         )
         .unwrap();
@@ -430,7 +430,7 @@ mod tests {
                 path.display()
             )
         );
-        let path = dir.0.join("binary.conf");
+        let path = dir.path().join("binary.conf");
         fs::write(&path, [b'[', b'd', b']', b'\n', 0xff, 0xfe]).unwrap();
         let message = usage(load_with_env(&[ConfigSource::File(path)], []));
         assert!(message.ends_with("it is not UTF-8 text"), "{message}");

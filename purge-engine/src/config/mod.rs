@@ -265,7 +265,10 @@ mod tests {
         let cell = config.database_url().unwrap();
         assert_eq!(cell.as_str(), "mysql://nova:secret@ctl/nova");
         assert_eq!(dropped_keys(&cell), ["charset"]);
-        let source = format!("{}: [database] connection", dir.0.join("0.conf").display());
+        let source = format!(
+            "{}: [database] connection",
+            dir.path().join("0.conf").display()
+        );
         assert_eq!(cell.source(), Some(source.as_str()));
         let api = config.api_database_url().unwrap();
         assert_eq!(
@@ -279,7 +282,7 @@ mod tests {
     fn missing_connections_name_the_files_read() {
         let (dir, config) = conf(&["[database]\n", "[DEFAULT]\n", "[api_database]\nx = 1\n"]);
         let message = usage(config.api_database_url());
-        let name = |i: usize| dir.0.join(format!("{i}.conf")).display().to_string();
+        let name = |i: usize| dir.path().join(format!("{i}.conf")).display().to_string();
         assert_eq!(
             message,
             format!(
@@ -305,7 +308,7 @@ mod tests {
             message,
             format!(
                 "{}: [database] connection: the port is not a number from 1 to 65535",
-                dir.0.join("0.conf").display()
+                dir.path().join("0.conf").display()
             )
         );
         let message = usage(config.api_database_url());
@@ -324,7 +327,7 @@ mod tests {
         assert!(
             message.starts_with(&format!(
                 "{}: [database] connection: ",
-                dir.0.join("0.conf").display()
+                dir.path().join("0.conf").display()
             )),
             "{message}"
         );

@@ -5,7 +5,6 @@
 use std::fmt;
 use std::fs;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use percent_encoding::percent_decode_str;
 use url::Url;
@@ -13,31 +12,22 @@ use url::Url;
 use super::{load_with_env, sqlalchemy_to_database_url, ConfigSource, ConvertedUrl, NovaConfig};
 use crate::error::Error;
 
-/// A directory under the system's temporary directory, removed on drop.
-pub(super) struct TempDir(pub(super) PathBuf);
+/// A scratch directory for nova.conf files, removed on drop.
+pub(super) struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     pub(super) fn new() -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "nova-purge-config-unit-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::create_dir_all(&path).unwrap();
-        TempDir(path)
+        TempDir(tempfile::tempdir().unwrap())
+    }
+
+    pub(super) fn path(&self) -> PathBuf {
+        self.0.path().to_owned()
     }
 
     pub(super) fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.0.join(name);
+        let path = self.0.path().join(name);
         fs::write(&path, text).unwrap();
         path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
     }
 }
 
