@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use purge_api::{Backend, Db, Value};
 use purge_engine::database::schema::Schema;
 
-use crate::server::fetch;
+use crate::db::fetch;
 
 /// The summary of one table.
 #[derive(Debug, Clone, PartialEq, Eq)]

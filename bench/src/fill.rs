@@ -32,7 +32,7 @@ use chrono::{NaiveDateTime, Utc};
 use purge_api::{Backend, Db, Stmt};
 use purge_fixture::Fixture;
 
-use crate::server::execute_raw;
+use crate::db::execute_raw;
 
 /// How many instances of each kind.
 #[derive(Debug, Clone, Copy)]
@@ -464,7 +464,7 @@ async fn settle(db: &Db) -> Result<()> {
                 .map(|t| format!("`{t}`"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            crate::server::fetch(db, &format!("ANALYZE TABLE {list}")).await?;
+            crate::db::fetch(db, &format!("ANALYZE TABLE {list}")).await?;
             Ok(())
         }
         Backend::Sqlite => Ok(()),

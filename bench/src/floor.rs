@@ -23,6 +23,17 @@ pub enum Shape {
     Join,
 }
 
+impl Shape {
+    /// As in `--floor-shape`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::Auto => "auto",
+            Shape::In => "in",
+            Shape::Join => "join",
+        }
+    }
+}
+
 /// Tables linked to an instance by one column, in the order the floor
 /// deletes them, with whether only soft-deleted rows may go.
 const LINKED: &[(&str, &str, bool)] = &[

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use purge_api::{Backend, Db, Value};
 
-use crate::server::{execute_raw, fetch};
+use crate::db::{execute_raw, fetch};
 
 /// counter name → value.
 pub type Counters = BTreeMap<String, i64>;

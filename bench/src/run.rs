@@ -1,0 +1,319 @@
+//! One measured run, written once for every case (nova-purge at one batch
+//! size, or the floor): a fresh copy filled with the generated data; the row
+//! counts of the tables no purge may touch; server counters and the load
+//! average around the measured step; the checks against the generator; the
+//! summary of what is left, for comparing copies; the copy dropped unless
+//! `--keep`. Also the fill of `--fill-only`.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use nova_purge_tests::server::ThrowawayDb;
+use purge_api::{Backend, Db};
+use purge_engine::limits::DEFAULT_BATCH_SIZE;
+use serde_json::Value as Json;
+
+use crate::args::Plan;
+use crate::check::{self, Sums};
+use crate::child::{self, ChildRun};
+use crate::expect::Expected;
+use crate::fill::{self, FillStats, Spec, Times};
+use crate::floor::{self, FloorRun};
+use crate::{db, stats};
+
+/// Everything the runs share.
+pub struct Ctx {
+    pub backend: Backend,
+    pub spec: Spec,
+    pub times: Times,
+    pub chunk: u64,
+    pub content: bool,
+    pub keep: bool,
+    pub add_missing_indexes: bool,
+    pub expected: Expected,
+    pub started: Instant,
+}
+
+impl Ctx {
+    pub fn new(plan: &Plan, started: Instant) -> Ctx {
+        Ctx {
+            backend: plan.backend,
+            spec: plan.spec,
+            times: Times::now(),
+            chunk: plan.chunk,
+            content: plan.content,
+            keep: plan.keep,
+            add_missing_indexes: plan.add_missing_indexes,
+            expected: Expected::new(plan.backend, &plan.spec),
+            started,
+        }
+    }
+
+    /// A progress line on stderr, with the time since the start.
+    pub fn log(&self, message: &str) {
+        eprintln!("[{:>7.1}s] {message}", self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// What one measured run gives, whatever its case: `work` is the case's own.
+pub struct Outcome<W> {
+    pub round: usize,
+    pub fill: FillStats,
+    pub work: W,
+    /// Server counters, after minus before the measured step.
+    pub server: stats::Counters,
+    /// 1-minute load average before and after the measured step.
+    pub load: (f64, f64),
+    pub sums: Sums,
+    pub problems: Vec<String>,
+}
+
+/// What is measured on a filled copy.
+pub trait Case {
+    type Work;
+
+    /// The progress line before the measured step.
+    fn start_message(&self, copy: &ThrowawayDb) -> String;
+
+    /// The measured step, on `copy` (`db` is the benchmark's own connection
+    /// to it).
+    async fn execute(&self, copy: &ThrowawayDb, db: &Db, ctx: &Ctx) -> Result<Self::Work>;
+
+    /// The progress line after it (the load average is added).
+    fn summary(&self, work: &Self::Work) -> String;
+
+    /// Problems in what the step reports, against the generator.
+    fn check(&self, expected: &Expected, work: &Self::Work) -> Vec<String>;
+}
+
+/// Measures `case` on a fresh copy, which is dropped afterwards (also after
+/// an error) unless `--keep`.
+pub async fn measure<C: Case>(ctx: &Ctx, round: usize, case: &C) -> Result<Outcome<C::Work>> {
+    let copy = db::create(ctx.backend).await?;
+    let result = measure_on(ctx, &copy, round, case).await;
+    finish(ctx, copy).await;
+    result
+}
+
+async fn measure_on<C: Case>(
+    ctx: &Ctx,
+    copy: &ThrowawayDb,
+    round: usize,
+    case: &C,
+) -> Result<Outcome<C::Work>> {
+    let fill = fill_copy(ctx, copy).await?;
+    let db = db::connect(copy, false).await?;
+    let untouched = check::counts(&db, ctx.expected.untouched_tables()).await?;
+    ctx.log(&format!("{}: {}", copy.name, case.start_message(copy)));
+    let before = stats::snapshot(&db).await?;
+    let load_before = child::load_average();
+    let work = case.execute(copy, &db, ctx).await?;
+    let load_after = child::load_average();
+    let after = stats::snapshot(&db).await?;
+    ctx.log(&format!(
+        "{}: {}, load {load_before:.1} -> {load_after:.1}",
+        copy.name,
+        case.summary(&work)
+    ));
+    let mut problems = case.check(&ctx.expected, &work);
+    let sums = check::summarise(&db, ctx.content).await?;
+    problems.extend(ctx.expected.check_left(&sums, &untouched));
+    db.close().await;
+    for p in &problems {
+        ctx.log(&format!("{}: PROBLEM: {p}", copy.name));
+    }
+    Ok(Outcome {
+        round,
+        fill,
+        work,
+        server: stats::delta(&before, &after),
+        load: (load_before, load_after),
+        sums,
+        problems,
+    })
+}
+
+/// Drops a copy unless `--keep`; reports failures without hiding the
+/// run's own error.
+async fn finish(ctx: &Ctx, copy: ThrowawayDb) {
+    if ctx.keep {
+        ctx.log(&format!("kept {}", copy.url));
+        return;
+    }
+    if let Err(e) = copy.drop_db().await {
+        ctx.log(&format!("warning: could not drop {}: {e:#}", copy.name));
+    }
+}
+
+/// Fills `copy` with the generated data (and, as an experiment, the missing
+/// indexes).
+async fn fill_copy(ctx: &Ctx, copy: &ThrowawayDb) -> Result<FillStats> {
+    let db = db::connect(copy, true).await?;
+    let log = |m: &str| ctx.log(&format!("{}: {m}", copy.name));
+    let stats = async {
+        let stats = fill::fill(&db, &ctx.spec, &ctx.times, ctx.chunk, &log).await?;
+        if ctx.add_missing_indexes {
+            fill::add_missing_indexes(&db).await?;
+        }
+        Ok::<_, anyhow::Error>(stats)
+    }
+    .await;
+    db.close().await;
+    let stats = stats?;
+    ctx.log(&format!(
+        "{}: filled {} rows in {:.1} s ({:.0} rows/s)",
+        copy.name,
+        stats.rows,
+        stats.elapsed.as_secs_f64(),
+        stats.rows as f64 / stats.elapsed.as_secs_f64()
+    ));
+    Ok(stats)
+}
+
+/// `--fill-only`: fills one copy and keeps it; returns its URL.
+pub async fn fill_only(ctx: &Ctx) -> Result<String> {
+    let copy = db::create(ctx.backend).await?;
+    let stats = fill_copy(ctx, &copy).await?;
+    ctx.log(&format!(
+        "filled {} rows in {:.1} s; kept: {}",
+        stats.rows,
+        stats.elapsed.as_secs_f64(),
+        copy.url
+    ));
+    Ok(copy.url)
+}
+
+/// The real nova-purge binary, `purge --yes --format json`.
+pub struct NovaPurge<'a> {
+    pub binary: &'a Path,
+    /// `--batch-size`; `None` leaves nova-purge's default.
+    pub batch_size: Option<u64>,
+}
+
+/// One nova-purge run: the child process and its JSON report.
+pub struct PurgeRun {
+    /// The batch size in effect (nova-purge's default when none was given).
+    pub batch_size: u64,
+    pub explicit_batch_size: bool,
+    pub child: ChildRun,
+    pub report: Json,
+}
+
+impl PurgeRun {
+    /// `nova-purge --batch-size N`, with ` (default)` when not given.
+    pub fn label(&self) -> String {
+        format!(
+            "nova-purge --batch-size {}{}",
+            self.batch_size,
+            if self.explicit_batch_size {
+                ""
+            } else {
+                " (default)"
+            }
+        )
+    }
+
+    /// A number from the report (0 when missing).
+    pub fn u64_field(&self, name: &str) -> u64 {
+        self.report.get(name).and_then(Json::as_u64).unwrap_or(0)
+    }
+
+    /// Rows deleted, every table, as reported.
+    pub fn rows(&self) -> u64 {
+        self.report
+            .get("tables")
+            .and_then(Json::as_object)
+            .map_or(0, |t| t.values().filter_map(Json::as_u64).sum())
+    }
+}
+
+impl NovaPurge<'_> {
+    fn args(&self, copy: &ThrowawayDb) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "--database-url",
+            &copy.url,
+            "purge",
+            "--yes",
+            "--format",
+            "json",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        if let Some(n) = self.batch_size {
+            args.extend(["--batch-size".to_owned(), n.to_string()]);
+        }
+        args
+    }
+}
+
+impl Case for NovaPurge<'_> {
+    type Work = PurgeRun;
+
+    fn start_message(&self, copy: &ThrowawayDb) -> String {
+        format!(
+            "running {} {}",
+            self.binary.display(),
+            self.args(copy).join(" ")
+        )
+    }
+
+    async fn execute(&self, copy: &ThrowawayDb, _db: &Db, _ctx: &Ctx) -> Result<PurgeRun> {
+        let child = child::run(self.binary, &self.args(copy))?;
+        if child.code != 0 {
+            bail!(
+                "nova-purge exited with {}\nstdout:\n{}\nstderr:\n{}",
+                child.code,
+                child.stdout,
+                child.stderr
+            );
+        }
+        let report: Json = serde_json::from_str(child.stdout.trim())
+            .with_context(|| format!("nova-purge printed no JSON report:\n{}", child.stdout))?;
+        Ok(PurgeRun {
+            batch_size: self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE as u64),
+            explicit_batch_size: self.batch_size.is_some(),
+            child,
+            report,
+        })
+    }
+
+    fn summary(&self, run: &PurgeRun) -> String {
+        format!(
+            "nova-purge done in {:.2} s, peak RSS {} KiB, longest batch {} ms",
+            run.child.wall.as_secs_f64(),
+            run.child.max_rss_kib,
+            run.u64_field("max_batch_ms"),
+        )
+    }
+
+    fn check(&self, expected: &Expected, run: &PurgeRun) -> Vec<String> {
+        expected.check_report(&run.report, run.batch_size)
+    }
+}
+
+/// The floor, in the benchmark's own connection.
+pub struct Floor {
+    pub shape: floor::Shape,
+}
+
+impl Case for Floor {
+    type Work = FloorRun;
+
+    fn start_message(&self, _copy: &ThrowawayDb) -> String {
+        "running the floor".to_owned()
+    }
+
+    async fn execute(&self, _copy: &ThrowawayDb, db: &Db, ctx: &Ctx) -> Result<FloorRun> {
+        floor::run(db, self.shape, &ctx.times).await
+    }
+
+    fn summary(&self, floor: &FloorRun) -> String {
+        format!("floor done in {:.2} s", floor.elapsed.as_secs_f64())
+    }
+
+    fn check(&self, expected: &Expected, floor: &FloorRun) -> Vec<String> {
+        expected.check_floor(floor)
+    }
+}
