@@ -46,7 +46,7 @@ pub fn main() -> ExitCode {
             return ExitStatus::Error.into();
         }
     };
-    let mut stdout = io::stdout().lock();
+    let mut stdout = terminal::scrub::Scrubbed::new(io::stdout().lock());
     let cancel = Cancel::new();
     let outcome = runtime.block_on(async {
         terminal::interrupt::install(cancel.clone());
@@ -55,7 +55,8 @@ pub fn main() -> ExitCode {
     match outcome {
         Ok(status) => status.into(),
         Err(failure) => {
-            eprintln!("error: {failure}");
+            let message = purge_engine::secrets::scrub(&failure.to_string());
+            eprintln!("error: {}", purge_engine::untrusted::escape(&message));
             failure.status().into()
         }
     }

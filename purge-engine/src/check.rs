@@ -101,7 +101,12 @@ async fn check(
         });
         return Ok(report);
     }
-    let plan = Plan::new(registry, &schema, purge_api::DatabaseKind::Cell);
+    let plan = Plan::new(
+        registry,
+        &schema,
+        db.backend(),
+        purge_api::DatabaseKind::Cell,
+    );
     let dry_run = PurgeOptions {
         dry_run: true,
         max_number: None,

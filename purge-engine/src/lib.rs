@@ -25,6 +25,8 @@ pub(crate) mod export;
 pub mod limits;
 pub mod purge;
 pub mod restore;
+pub mod secrets;
+pub mod untrusted;
 
 pub use connections::{Connections, Sources};
 pub use control::{Cancel, Observer, Silent};

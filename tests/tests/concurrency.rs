@@ -14,6 +14,11 @@
 //! exit 0 (the engine retries deadlocks, lock wait timeouts, serialization
 //! failures and a busy SQLite).
 //!
+//! The purge runs with `--export`: what the export holds must be exactly
+//! the rows that disappeared (those of the snapshot before, and the late
+//! rows the writers added and the purge then removed), and `restore` must
+//! give back every row that was there before.
+//!
 //! CI mode: one round of 150 candidates per backend. Full mode
 //! (`NOVA_PURGE_KILL_POINTS` set, as for tests/tests/faults.rs): three
 //! rounds of 300. `NOVA_PURGE_TEST_SEED` replays a run.
@@ -25,8 +30,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use nova_purge_tests::{
-    another_pool, orphans, populate, spawn_nova_purge, uuid, InstanceRows, InstanceState,
-    Population, Presence, Rng, Run, Snapshot, TestDb,
+    another_pool, nova_purge, orphans, populate, spawn_nova_purge, uuid, InstanceRows,
+    InstanceState, Population, Presence, Rng, Run, Snapshot, TestDb,
 };
 use purge_api::{Backend, Db};
 use purge_engine::database::errors::is_foreign_key_violation;
@@ -189,6 +194,8 @@ impl Writer {
         .await
         .map_err(refusal("instance_actions"))?;
         tx.commit().await.map_err(refusal("instance_actions"))?;
+        // The action is in, whatever becomes of its event.
+        *self.log.absorbed.entry("instance_actions").or_default() += 1;
 
         let mut tx = self.db.begin_write().await.map_err(other)?;
         let mut stmt = tx.stmt();
@@ -335,9 +342,12 @@ struct RoundResult {
     log: WriterLog,
     purge: Run,
     elapsed: Duration,
+    /// The purge's `--export` file.
+    export: tempfile::TempDir,
 }
 
 async fn purge_while_nova_writes(
+    env: &[(&str, &str)],
     test_db: &TestDb,
     fixture: &Fixture,
     population: &Population,
@@ -362,6 +372,8 @@ async fn purge_while_nova_writes(
         };
         writers.push(tokio::spawn(writer.run(Arc::clone(&stop))));
     }
+    let export = tempfile::tempdir().expect("a scratch directory");
+    let export_path = export.path().join("export.jsonl").display().to_string();
     let started = Instant::now();
     let mut child = spawn_nova_purge(
         &[
@@ -373,8 +385,10 @@ async fn purge_while_nova_writes(
             "json",
             "--batch-size",
             &batch_size,
+            "--export",
+            &export_path,
         ],
-        &[],
+        env,
     );
     while !child.has_exited() {
         assert!(started.elapsed() < HANG, "nova-purge hung");
@@ -390,6 +404,7 @@ async fn purge_while_nova_writes(
         log,
         purge: child.wait(),
         elapsed,
+        export,
     }
 }
 
@@ -501,7 +516,155 @@ fn check_round(
     }
 }
 
+/// A row's identity: its table and primary key (`id`, or `resource_id` and
+/// `tag` for `tags`). SQLite gives a deleted row's id to the next row
+/// inserted, so there a row is its whole content.
+type RowKey = (String, String);
+
+fn row_key(backend: Backend, table: &str, row: &BTreeMap<String, Option<String>>) -> RowKey {
+    let value = |column: &str| row.get(column).cloned().flatten().unwrap_or_default();
+    let id = if backend == Backend::Sqlite {
+        row.iter()
+            .map(|(column, value)| format!("{column}={value:?}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    } else if row.contains_key("id") {
+        value("id")
+    } else {
+        format!("{}/{}", value("resource_id"), value("tag"))
+    };
+    (table.to_owned(), id)
+}
+
+/// The rows an export holds, by key, with how often each appears.
+fn exported_keys(backend: Backend, path: &std::path::Path) -> BTreeMap<RowKey, usize> {
+    let text = std::fs::read_to_string(path).expect("the export");
+    let mut keys = BTreeMap::new();
+    for line in text.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        let (Some(table), Some(serde_json::Value::Object(row))) =
+            (record["table"].as_str(), record.get("row"))
+        else {
+            continue;
+        };
+        let row: BTreeMap<String, Option<String>> = row
+            .iter()
+            .map(|(column, value)| {
+                let text = match value {
+                    serde_json::Value::Null => None,
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    other => Some(other.to_string()),
+                };
+                (column.clone(), text)
+            })
+            .collect();
+        *keys.entry(row_key(backend, table, &row)).or_default() += 1;
+    }
+    keys
+}
+
+fn keys(backend: Backend, snapshot: &Snapshot) -> BTreeSet<RowKey> {
+    snapshot
+        .tables
+        .iter()
+        .flat_map(|(table, rows)| rows.iter().map(move |row| row_key(backend, table, row)))
+        .collect()
+}
+
+/// The export holds each row that disappeared, once, and nothing else:
+/// every row of `before` missing `after`, plus exactly the late rows the
+/// writers committed (`absorbed`) that the purge then removed.
+fn check_export(backend: Backend, before: &Snapshot, after: &Snapshot, result: &RoundResult) {
+    let name = backend.name();
+    let exported = exported_keys(backend, &result.export.path().join("export.jsonl"));
+    let twice: Vec<&RowKey> = exported
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(k, _)| k)
+        .collect();
+    assert!(twice.is_empty(), "{name}: rows exported twice: {twice:?}");
+    let (before, after) = (keys(backend, before), keys(backend, after));
+    let still_there: Vec<&RowKey> = exported.keys().filter(|k| after.contains(*k)).collect();
+    assert!(
+        still_there.is_empty(),
+        "{name}: exported rows still in the database: {still_there:?}"
+    );
+    let vanished: BTreeSet<&RowKey> = before.difference(&after).collect();
+    let missing: Vec<&&RowKey> = vanished
+        .iter()
+        .filter(|k| !exported.contains_key(**k))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{name}: rows deleted but not exported: {missing:?}"
+    );
+    let mut late: BTreeMap<String, u64> = BTreeMap::new();
+    for (table, _) in exported.keys().filter(|k| !before.contains(*k)) {
+        *late.entry(table.clone()).or_default() += 1;
+    }
+    let absorbed: BTreeMap<String, u64> = result
+        .log
+        .absorbed
+        .iter()
+        .map(|(table, n)| ((*table).to_owned(), *n))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert_eq!(
+        late, absorbed,
+        "{name}: the export's rows that were not there before are not the late rows the writers committed"
+    );
+}
+
+/// `restore` gives back every row that was there before: afterwards the
+/// database holds `before`, plus what the writers added (the rows they
+/// left, and their late rows the purge removed and the restore put back).
+fn check_restored(
+    backend: Backend,
+    before: &Snapshot,
+    after: &Snapshot,
+    restored: &Snapshot,
+    export: &std::path::Path,
+) {
+    let name = backend.name();
+    for (table, rows) in &before.tables {
+        let missing: Vec<&nova_purge_tests::Row> = rows.difference(restored.rows(table)).collect();
+        assert!(
+            missing.is_empty(),
+            "{name}: {table}: rows not restored: {missing:#?}"
+        );
+    }
+    let exported = exported_keys(backend, export);
+    let (before_keys, after_keys, restored_keys) = (
+        keys(backend, before),
+        keys(backend, after),
+        keys(backend, restored),
+    );
+    let expected: BTreeSet<&RowKey> = after_keys
+        .iter()
+        .chain(exported.keys())
+        .filter(|k| !before_keys.contains(*k))
+        .collect();
+    let added: BTreeSet<&RowKey> = restored_keys.difference(&before_keys).collect();
+    assert_eq!(
+        added, expected,
+        "{name}: the restore added other rows than the writers' own"
+    );
+}
+
+/// True when a row now in the database has the `id` of a row in the
+/// export (only SQLite reuses ids).
+fn ids_taken_again(after: &Snapshot, export: &std::path::Path) -> bool {
+    let exported = exported_keys(Backend::MySql, export);
+    keys(Backend::MySql, after)
+        .iter()
+        .any(|key| exported.contains_key(key))
+}
+
 async fn nova_writes_while_the_purge_runs(backend: Backend) {
+    nova_writes_while_the_purge_runs_with(backend, &[]).await
+}
+
+async fn nova_writes_while_the_purge_runs_with(backend: Backend, env: &[(&str, &str)]) {
     let mode = Mode::from_env();
     let mut rng = Rng::from_env(&format!(
         "concurrency::nova_writes_while_the_purge_runs {}",
@@ -518,6 +681,7 @@ async fn nova_writes_while_the_purge_runs(backend: Backend) {
         blocked.extend(population.blocked.iter().cloned());
         let before = test_db.snapshot().await;
         let result = purge_while_nova_writes(
+            env,
             &test_db,
             &fixture,
             &population,
@@ -527,6 +691,45 @@ async fn nova_writes_while_the_purge_runs(backend: Backend) {
         .await;
         let after = test_db.snapshot().await;
         check_round(backend, &before, &after, &population, &blocked, &result);
+        check_export(backend, &before, &after, &result);
+        let export = result.export.path().join("export.jsonl");
+        let restore = nova_purge(
+            &[
+                "--database-url",
+                &test_db.url,
+                "restore",
+                &export.display().to_string(),
+            ],
+            &[],
+        );
+        if ids_taken_again(&after, &export) {
+            // SQLite gives a deleted row's id to the next row inserted: a
+            // writer's new row holds an id the export needs. Restore must
+            // refuse that batch rather than overwrite the writer's row.
+            assert_eq!(restore.code, 1, "{}: {restore:?}", backend.name());
+            assert!(restore.stderr.contains("UNIQUE"), "{restore:?}");
+            eprintln!(
+                "{}: a writer took an exported row's id; restore refused, as it must",
+                backend.name()
+            );
+        } else {
+            assert_eq!(
+                restore.code,
+                0,
+                "{}: restore failed: {restore:?}",
+                backend.name()
+            );
+            let restored = test_db.snapshot().await;
+            check_restored(backend, &before, &after, &restored, &export);
+        }
+        // Purge again, so that the next round starts where this one ended.
+        let again = nova_purge(&["--database-url", &test_db.url, "purge", "--yes"], &[]);
+        assert_eq!(
+            again.code,
+            0,
+            "{}: the purge after the restore: {again:?}",
+            backend.name()
+        );
         let report = result.purge.json();
         let conflicts = result
             .purge
@@ -565,4 +768,15 @@ async fn nova_writes_while_the_purge_runs_mariadb() {
 #[tokio::test]
 async fn nova_writes_while_the_purge_runs_postgresql() {
     nova_writes_while_the_purge_runs(Backend::Postgres).await;
+}
+
+/// MySQL 8 has no `DELETE ... RETURNING`: the export takes the rows with a
+/// locking read first. The same test, with that method forced on MariaDB.
+#[tokio::test]
+async fn nova_writes_while_the_purge_runs_mariadb_locking_read() {
+    nova_writes_while_the_purge_runs_with(
+        Backend::MySql,
+        &[("NOVA_PURGE_EXPORT_CAPTURE", "locking-read")],
+    )
+    .await;
 }

@@ -21,6 +21,8 @@ pub enum ExitStatus {
     CheckBlocking,
     /// `purge`: at least one cell failed; the others were purged.
     CellFailed,
+    /// `restore`: the export is damaged; what could be read was restored.
+    RestoreIncomplete,
     /// `purge`: Ctrl-C stopped the run after a committed batch.
     Interrupted,
 }
@@ -45,6 +47,7 @@ impl ExitStatus {
             ExitStatus::CheckWarnings => 4,
             ExitStatus::CheckBlocking => 5,
             ExitStatus::CellFailed => 6,
+            ExitStatus::RestoreIncomplete => 7,
             ExitStatus::Interrupted => 130,
         }
     }
@@ -61,11 +64,12 @@ impl ExitStatus {
                 CheckWarnings,
                 CheckBlocking,
                 CellFailed,
+                RestoreIncomplete,
                 Interrupted,
             ],
             Outcomes::Purge => &[Done, Error, Usage, MoreRemaining, CellFailed, Interrupted],
             Outcomes::Check => &[Done, Error, Usage, CheckWarnings, CheckBlocking],
-            Outcomes::Restore => &[Done, Error, Usage],
+            Outcomes::Restore => &[Done, Error, Usage, RestoreIncomplete],
         }
     }
 
@@ -101,6 +105,9 @@ impl ExitStatus {
             (_, CellFailed) => {
                 "some cells were purged, but at least one failed (its error is in the report)"
             }
+            (_, RestoreIncomplete) => {
+                "the export is damaged: every whole committed batch was restored, and the report lists the lines and batches that could not be"
+            }
             (_, Interrupted) => {
                 "interrupted by Ctrl-C after a committed batch; run again to continue"
             }
@@ -113,6 +120,7 @@ impl ExitStatus {
         match self {
             MoreRemaining | CellFailed | Interrupted => Some("purge"),
             CheckWarnings | CheckBlocking => Some("check"),
+            RestoreIncomplete => Some("restore"),
             Done | Error | Usage => None,
         }
     }

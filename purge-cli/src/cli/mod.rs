@@ -223,6 +223,10 @@ pub struct RestoreArgs {
     #[command(flatten)]
     pub dry_run: DryRunArg,
 
+    /// Also restore into a database of another backend or name than the one the rows were deleted from (a copy, say)
+    #[arg(long)]
+    pub allow_other_source: bool,
+
     #[command(flatten)]
     pub format: FormatArg,
 }

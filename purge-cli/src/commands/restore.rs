@@ -20,11 +20,16 @@ pub async fn run(
     let options = RestoreOptions {
         path: args.path.clone(),
         dry_run: args.dry_run.dry_run,
+        allow_other_source: args.allow_other_source,
     };
     let report = restore::restore(connections, &registry, &options).await?;
     match args.format.format {
         Format::Json => render::json_line(out, &report)?,
         Format::Text => render::restore::report(out, &report)?,
     }
-    Ok(ExitStatus::Done)
+    Ok(if report.complete() {
+        ExitStatus::Done
+    } else {
+        ExitStatus::RestoreIncomplete
+    })
 }

@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 
 use purge_engine::check::{CheckReport, Severity};
+use purge_engine::untrusted::escape;
 
 use crate::cli::exit::ExitStatus;
 
@@ -16,7 +17,7 @@ pub fn status(report: &CheckReport) -> ExitStatus {
 }
 
 pub fn report(out: &mut dyn Write, report: &CheckReport) -> io::Result<()> {
-    writeln!(out, "database:   {}", report.database)?;
+    writeln!(out, "database:   {}", escape(&report.database))?;
     if let Some(c) = &report.candidates {
         writeln!(
             out,
@@ -26,7 +27,7 @@ pub fn report(out: &mut dyn Write, report: &CheckReport) -> io::Result<()> {
         writeln!(out, "rows a purge would delete, by table:")?;
         let width = report.tables.keys().map(String::len).max().unwrap_or(0);
         for (table, rows) in &report.tables {
-            writeln!(out, "  {table:<width$}  {rows:>10}")?;
+            writeln!(out, "  {:<width$}  {rows:>10}", escape(table))?;
         }
     }
     if report.findings.is_empty() {
@@ -37,9 +38,9 @@ pub fn report(out: &mut dyn Write, report: &CheckReport) -> io::Result<()> {
             Severity::Blocking => "BLOCKING",
             Severity::Warning => "warning ",
         };
-        writeln!(out, "{label}  {}", finding.message)?;
+        writeln!(out, "{label}  {}", escape(&finding.message))?;
         if let Some(suggestion) = &finding.suggestion {
-            writeln!(out, "          {suggestion}")?;
+            writeln!(out, "          {}", escape(suggestion))?;
         }
     }
     let count = |s| report.findings.iter().filter(|f| f.severity == s).count();

@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 
 use purge_engine::purge::{Report, RunReport};
+use purge_engine::untrusted::escape;
 
 /// The whole run: one database's report alone, or a section per cell and
 /// the totals.
@@ -14,11 +15,11 @@ pub fn run_report(out: &mut dyn Write, run: &RunReport) -> io::Result<()> {
         writeln!(
             out,
             "== cell {} ({}) ==",
-            cell.name.as_deref().unwrap_or("-"),
-            cell.uuid.as_deref().unwrap_or("-")
+            escape(cell.name.as_deref().unwrap_or("-")),
+            escape(cell.uuid.as_deref().unwrap_or("-"))
         )?;
         match &cell.error {
-            Some(error) => writeln!(out, "FAILED: {error}")?,
+            Some(error) => writeln!(out, "FAILED: {}", escape(error))?,
             None => report(out, &cell.report)?,
         }
         writeln!(out)?;
@@ -37,7 +38,7 @@ pub fn report(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     if report.dry_run {
         writeln!(out, "DRY RUN: nothing was deleted.")?;
     }
-    writeln!(out, "database:  {}", report.database)?;
+    writeln!(out, "database:  {}", escape(&report.database))?;
     writeln!(
         out,
         "cutoff:    {} (deleted more than {} days ago)",
@@ -63,13 +64,18 @@ pub fn report(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     if !report.skipped_instances.is_empty() {
         writeln!(out, "instances skipped: {}", report.skipped_instances.len())?;
         for skipped in &report.skipped_instances {
-            writeln!(out, "  {}  {}", skipped.uuid, skipped.reason)?;
+            writeln!(
+                out,
+                "  {}  {}",
+                escape(&skipped.uuid),
+                escape(&skipped.reason)
+            )?;
         }
     }
     if !report.skipped_targets.is_empty() {
         writeln!(out, "targets skipped:")?;
         for skipped in &report.skipped_targets {
-            writeln!(out, "  {}: {}", skipped.name, skipped.reason)?;
+            writeln!(out, "  {}: {}", skipped.name, escape(&skipped.reason))?;
         }
     }
     if !report.api_cleaned {

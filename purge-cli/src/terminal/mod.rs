@@ -3,6 +3,7 @@
 
 pub mod interrupt;
 pub mod progress;
+pub mod scrub;
 
 use std::io::{self, BufRead, IsTerminal};
 use std::sync::Mutex;

@@ -67,8 +67,7 @@ fn expand_home(path: &Path) -> PathBuf {
 }
 
 fn read_config_file(path: &Path) -> Result<ConfigFile, Error> {
-    let bytes = fs::read(path)
-        .map_err(|err| Error::Input(format!("cannot read {}: {err}", path.display())))?;
+    let bytes = read_bounded(path)?;
     let text = String::from_utf8(bytes).map_err(|_| {
         Error::Input(format!(
             "cannot read {}: it is not UTF-8 text",
@@ -87,6 +86,40 @@ fn read_config_file(path: &Path) -> Result<ConfigFile, Error> {
         path: path.to_path_buf(),
         assignments,
     })
+}
+
+/// Largest configuration file read: nova.conf is a few hundred kilobytes at
+/// most; `/dev/zero` or a runaway file must not fill memory.
+const MAX_CONFIG_FILE: u64 = 4 << 20;
+
+/// The bytes of a regular file of at most [`MAX_CONFIG_FILE`] bytes. A
+/// FIFO, a device or a directory is refused before it is opened for
+/// reading: reading one could hang or never end.
+fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    let cannot =
+        |err: std::io::Error| Error::Input(format!("cannot read {}: {err}", path.display()));
+    let metadata = fs::metadata(path).map_err(cannot)?;
+    if !metadata.is_file() {
+        return Err(Error::Input(format!(
+            "cannot read {}: it is not a regular file",
+            path.display()
+        )));
+    }
+    let mut bytes = Vec::new();
+    fs::File::open(path)
+        .map_err(cannot)?
+        .take(MAX_CONFIG_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_CONFIG_FILE {
+        return Err(Error::Input(format!(
+            "cannot read {}: it is larger than {} MiB, which no nova.conf is",
+            path.display(),
+            MAX_CONFIG_FILE >> 20
+        )));
+    }
+    Ok(bytes)
 }
 
 /// The `*.conf` files of a directory, in name order, without dot files.
@@ -434,5 +467,34 @@ mod tests {
         fs::write(&path, [b'[', b'd', b']', b'\n', 0xff, 0xfe]).unwrap();
         let message = usage(load_with_env(&[ConfigSource::File(path)], []));
         assert!(message.ends_with("it is not UTF-8 text"), "{message}");
+    }
+
+    #[test]
+    fn only_regular_files_of_a_sane_size_are_read() {
+        let dir = TempDir::new();
+        let fifo = dir.path().join("fifo.conf");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        for path in [
+            fifo.clone(),
+            std::path::PathBuf::from("/dev/zero"),
+            dir.path(),
+        ] {
+            let message = usage(load_with_env(&[ConfigSource::File(path.clone())], []));
+            assert!(
+                message.contains("not a regular file"),
+                "{}: {message}",
+                path.display()
+            );
+        }
+        // A FIFO in a --config-dir is refused too, without hanging.
+        let message = usage(load_with_env(&[ConfigSource::Dir(dir.path())], []));
+        assert!(message.contains("not a regular file"), "{message}");
+        let big = dir.write("big.txt", &"# padding\n".repeat(500_000));
+        let message = usage(load_with_env(&[ConfigSource::File(big)], []));
+        assert!(message.contains("larger than"), "{message}");
     }
 }

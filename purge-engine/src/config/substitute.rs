@@ -9,8 +9,19 @@
 //! in code. Errors are fixed phrases that never name the reference: in a
 //! connection string, `$word` may be part of a password.
 
+use std::cell::Cell;
+
 /// How deep `$name` references may refer to further references.
 const MAX_SUBSTITUTION_DEPTH: usize = 16;
+
+/// How many references one value may resolve in all, and how long it may
+/// grow: references that fan out (`a = $b$b`, `b = $c$c`, ...) would
+/// otherwise take exponential time and memory.
+const MAX_REFERENCES: usize = 1_000;
+const MAX_VALUE_LEN: usize = 64 << 10;
+
+const TOO_MUCH: &str =
+    "its `$` references expand to too much (more than 1000 references or 64 KiB)";
 
 /// How a reference finds its option: given a section (as written) and a
 /// key, the option's value before substitution and the section it was
@@ -25,7 +36,8 @@ pub(super) fn substitute<'a>(
     group: &str,
     lookup: &Lookup<'a>,
 ) -> Result<String, &'static str> {
-    substitute_at(value, group, lookup, 0)
+    let budget = Cell::new(MAX_REFERENCES);
+    substitute_at(value, group, lookup, 0, &budget)
 }
 
 fn substitute_at<'a>(
@@ -33,6 +45,7 @@ fn substitute_at<'a>(
     group: &str,
     lookup: &Lookup<'a>,
     depth: usize,
+    budget: &Cell<usize>,
 ) -> Result<String, &'static str> {
     if depth > MAX_SUBSTITUTION_DEPTH {
         return Err("its `$` references refer to each other in a loop");
@@ -51,22 +64,28 @@ fn substitute_at<'a>(
             out.push('$');
             rest = tail;
         } else if let Some(len) = identifier_len(after) {
-            out.push_str(&resolve(&after[..len], group, lookup, depth)?);
+            out.push_str(&resolve(&after[..len], group, lookup, depth, budget)?);
             rest = &after[len..];
         } else if let Some((name, tail)) = after
             .strip_prefix('{')
             .and_then(|inner| identifier_len(inner).map(|len| inner.split_at(len)))
             .and_then(|(name, tail)| Some((name, tail.strip_prefix('}')?)))
         {
-            out.push_str(&resolve(name, group, lookup, depth)?);
+            out.push_str(&resolve(name, group, lookup, depth, budget)?);
             rest = tail;
         } else {
             // Not a reference: kept as it is.
             out.push('$');
             rest = after;
         }
+        if out.len() > MAX_VALUE_LEN {
+            return Err(TOO_MUCH);
+        }
     }
     out.push_str(rest);
+    if out.len() > MAX_VALUE_LEN {
+        return Err(TOO_MUCH);
+    }
     Ok(out)
 }
 
@@ -77,7 +96,10 @@ fn resolve<'a>(
     group: &str,
     lookup: &Lookup<'a>,
     depth: usize,
+    budget: &Cell<usize>,
 ) -> Result<String, &'static str> {
+    let left = budget.get().checked_sub(1).ok_or(TOO_MUCH)?;
+    budget.set(left);
     let found = match name.split_once('.') {
         Some((section, option)) => lookup(section, option),
         None => lookup(group, name),
@@ -90,7 +112,7 @@ fn resolve<'a>(
              for a literal `$`)",
         );
     };
-    substitute_at(value, &section, lookup, depth + 1)
+    substitute_at(value, &section, lookup, depth + 1, budget)
 }
 
 /// The length of a `[_a-zA-Z][._a-zA-Z0-9]*` name at the start of `text`.
@@ -153,5 +175,26 @@ mod tests {
         );
         let message = usage(config.get("loop", "a"));
         assert!(message.contains("loop"), "{message}");
+    }
+
+    #[test]
+    fn references_that_fan_out_are_refused_quickly() {
+        // Each level refers to the one below eight times: 8^12 references,
+        // within the depth limit, if nothing bounded them.
+        let mut text = String::from("[DEFAULT]\nv0 = x\n");
+        for level in 1..=12 {
+            let refs = format!("$v{}", level - 1).repeat(8);
+            text.push_str(&format!("v{level} = {refs}\n"));
+        }
+        text.push_str("[database]\nconnection = mysql://u:p@h/$v12\n");
+        let (_dir, config) = conf(&[&text]);
+        let started = std::time::Instant::now();
+        let message = usage(config.database_connection());
+        assert!(message.contains("expand to too much"), "{message}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // A modest fan-out still works.
+        let (_dir, config) =
+            conf(&["[DEFAULT]\na = x\nb = $a$a\nc = $b$b\n[database]\nconnection = $c\n"]);
+        assert_eq!(value(&config, "database", "connection").unwrap(), "xxxx");
     }
 }

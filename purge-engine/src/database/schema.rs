@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use purge_api::{Backend, Db, Value};
 
 use crate::error::Error;
+use crate::export::capture::Capture;
 
 /// One column of a foreign key (Nova's are all single-column).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -19,6 +20,12 @@ pub struct ForeignKey {
 
 #[derive(Debug, Default)]
 pub struct Schema {
+    /// The server's version string (`10.11.19-MariaDB-...`, `PostgreSQL
+    /// 15.4 ...`, `3.46.0` for SQLite).
+    pub server_version: String,
+    /// The database's name on its server (the current database on MariaDB
+    /// and PostgreSQL, `main` on SQLite).
+    pub database_name: String,
     /// Table name → column name → declared type, lower case as the
     /// catalogue gives it (`varchar`, `character varying`, `VARCHAR(36)`...).
     tables: BTreeMap<String, BTreeMap<String, String>>,
@@ -101,6 +108,9 @@ impl Schema {
             stmt.push(sql);
             tx.fetch_all(&stmt).await.map_err(fail)
         };
+        for row in read(queries.server).await? {
+            [schema.server_version, schema.database_name] = texts(&row);
+        }
         for row in read(queries.columns).await? {
             let [table, column, declared] = texts(&row);
             schema
@@ -128,6 +138,37 @@ impl Schema {
         schema.foreign_keys.sort();
         schema.foreign_keys.dedup();
         Ok(schema)
+    }
+
+    /// How this server gives back the rows a delete removes, for the export:
+    /// `DELETE ... RETURNING` on PostgreSQL, SQLite 3.35+ and MariaDB 10.5+,
+    /// a locking read first elsewhere (MySQL).
+    ///
+    /// `NOVA_PURGE_EXPORT_CAPTURE=locking-read` forces the locking read, so
+    /// that the tests exercise MySQL's method on the servers they have.
+    pub fn capture(&self, backend: Backend) -> Capture {
+        if std::env::var("NOVA_PURGE_EXPORT_CAPTURE").as_deref() == Ok("locking-read") {
+            return Capture::LockingRead;
+        }
+        let at_least = |major: u32, minor: u32| {
+            let mut numbers = self
+                .server_version
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|part| !part.is_empty())
+                .map(|part| part.parse::<u32>().unwrap_or(0));
+            let found = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+            found >= (major, minor)
+        };
+        let returning = match backend {
+            Backend::Postgres => true,
+            Backend::Sqlite => at_least(3, 35),
+            Backend::MySql => self.server_version.contains("MariaDB") && at_least(10, 5),
+        };
+        if returning {
+            Capture::Returning
+        } else {
+            Capture::LockingRead
+        }
     }
 
     /// Refuses a database that cannot be a Nova cell database, before
@@ -162,6 +203,8 @@ fn texts<const N: usize>(row: &[Value]) -> [String; N] {
 /// The catalogue queries of one backend, each returning names in the order
 /// `texts` expects.
 struct CatalogueQueries {
+    /// (version, database name)
+    server: &'static str,
     /// (table, column, declared type)
     columns: &'static str,
     /// (table, column, referenced table, referenced column)
@@ -173,6 +216,7 @@ struct CatalogueQueries {
 fn catalogue_queries(backend: Backend) -> CatalogueQueries {
     match backend {
         Backend::MySql => CatalogueQueries {
+            server: "SELECT VERSION(), DATABASE()",
             columns: "SELECT table_name, column_name, data_type FROM information_schema.columns \
                       WHERE table_schema = DATABASE()",
             foreign_keys: "SELECT table_name, column_name, referenced_table_name, referenced_column_name \
@@ -182,6 +226,7 @@ fn catalogue_queries(backend: Backend) -> CatalogueQueries {
                                       WHERE table_schema = DATABASE() AND seq_in_index = 1"],
         },
         Backend::Postgres => CatalogueQueries {
+            server: "SELECT version(), current_database()::text",
             columns: "SELECT table_name::text, column_name::text, data_type::text \
                       FROM information_schema.columns WHERE table_schema = current_schema()",
             // pg_catalog rather than information_schema: the latter hides
@@ -202,6 +247,7 @@ fn catalogue_queries(backend: Backend) -> CatalogueQueries {
                                       WHERE n.nspname = current_schema()"],
         },
         Backend::Sqlite => CatalogueQueries {
+            server: "SELECT sqlite_version(), 'main'",
             columns: "SELECT m.name, p.name, p.type FROM sqlite_master m \
                       JOIN pragma_table_info(m.name) p WHERE m.type = 'table'",
             foreign_keys: r#"SELECT m.name, p."from", p."table", p."to" FROM sqlite_master m

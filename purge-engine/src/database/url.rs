@@ -12,8 +12,10 @@ use sqlx::{ConnectOptions, Connection};
 use tokio::time::timeout;
 use url::Url;
 
+use crate::database::schema::Schema;
 use crate::error::Error;
 use crate::limits::CONNECT_TIMEOUT;
+use crate::secrets;
 
 /// A database URL that has been checked for a supported scheme and shape.
 #[derive(Clone)]
@@ -72,11 +74,24 @@ impl DatabaseUrl {
                 "the database URL names no host; {EXPECTED}"
             )));
         }
+        // `user:pa/ss@host` parses as host `user`, port `pa` and a path with
+        // the rest of the password in it: refuse what only parses by accident.
+        let after_authority = [
+            url.path(),
+            url.query().unwrap_or(""),
+            url.fragment().unwrap_or(""),
+        ];
+        if after_authority.iter().any(|part| part.contains('@')) || url.fragment().is_some() {
+            return Err(Error::Input(format!(
+                "the database URL has an `@` or `#` after its host: a password with `/`, `?`, `#` or `@` in it must be percent-encoded (%2F, %3F, %23, %40); {EXPECTED}"
+            )));
+        }
         if url.path().trim_start_matches('/').is_empty() {
             return Err(Error::Input(format!(
                 "the database URL names no database; {EXPECTED}"
             )));
         }
+        register_secrets(&url);
         Ok(DatabaseUrl {
             raw: raw.to_owned(),
             backend,
@@ -134,6 +149,23 @@ impl DatabaseUrl {
         }
     }
 
+    /// The database's name, as an export records where rows came from: the
+    /// name the server reports, or the file for SQLite.
+    pub fn database_name(&self, schema: &Schema) -> String {
+        match &self.sqlite_path {
+            Some(path) => path
+                .canonicalize()
+                .unwrap_or_else(|_| path.clone())
+                .display()
+                .to_string(),
+            None => schema.database_name.clone(),
+        }
+    }
+
+    fn userinfo_password(&self) -> Option<String> {
+        Url::parse(&self.raw).ok()?.password().map(str::to_owned)
+    }
+
     fn default_port(&self) -> Option<u16> {
         match self.backend {
             Backend::MySql => Some(3306),
@@ -142,17 +174,66 @@ impl DatabaseUrl {
         }
     }
 
-    /// The URL with any password replaced by `***`, safe for output and logs.
+    /// The URL with every credential (the password, and query options such
+    /// as `password` or `sslpassword`) replaced by `***`, safe for output
+    /// and logs.
     pub fn redacted(&self) -> String {
+        if self.backend == Backend::Sqlite {
+            return self.raw.clone();
+        }
         match Url::parse(&self.raw) {
-            Ok(mut url) if url.password().is_some() => {
-                // Cannot fail: a URL with a password has a host.
-                let _ = url.set_password(Some("***"));
+            Ok(mut url) => {
+                if url.password().is_some() {
+                    // Cannot fail: a URL with a password has a host.
+                    let _ = url.set_password(Some("***"));
+                }
+                let query: Vec<(String, String)> = url
+                    .query_pairs()
+                    .map(|(key, value)| {
+                        let value = if secrets::is_credential_option(&key) {
+                            "***".to_owned()
+                        } else {
+                            value.into_owned()
+                        };
+                        (key.into_owned(), value)
+                    })
+                    .collect();
+                if !query.is_empty() {
+                    url.query_pairs_mut().clear().extend_pairs(query);
+                }
                 url.to_string()
             }
-            Ok(_) => self.raw.clone(),
             Err(_) => format!("{}://***", self.backend.name()),
         }
+    }
+
+    /// The URL sqlx is given, without credential query options (a driver
+    /// may echo an option it does not know, value included), and the
+    /// password to set instead: the URL's own, or its `password` option.
+    fn for_driver(&self) -> Result<(String, Option<String>), Error> {
+        let mut url = Url::parse(&self.raw).map_err(|e| {
+            Error::Input(format!(
+                "the database URL cannot be parsed ({e}); {EXPECTED}"
+            ))
+        })?;
+        let mut password = None;
+        let mut kept = Vec::new();
+        for (key, value) in url.query_pairs() {
+            if !secrets::is_credential_option(&key) {
+                kept.push((key.into_owned(), value.into_owned()));
+            } else if key == "password" {
+                password = Some(value.into_owned());
+            } else {
+                return Err(Error::Input(format!(
+                    "the database URL's `{key}` option is not supported (an encrypted TLS key needs its password, which nova-purge cannot use: give a key without a passphrase, readable only by this user)"
+                )));
+            }
+        }
+        url.set_query(None);
+        if !kept.is_empty() {
+            url.query_pairs_mut().extend_pairs(kept);
+        }
+        Ok((url.to_string(), password))
     }
 
     /// Opens a small pool. Two connections: one may read the next candidates
@@ -166,7 +247,11 @@ impl DatabaseUrl {
         let timed_out = |_| Error::database(&what, sqlx::Error::PoolTimedOut);
         Ok(match self.backend {
             Backend::MySql => {
-                let options = MySqlConnectOptions::from_str(&self.raw).map_err(usage)?;
+                let (raw, password) = self.for_driver()?;
+                let mut options = MySqlConnectOptions::from_str(&raw).map_err(usage)?;
+                if let Some(password) = password.filter(|_| self.userinfo_password().is_none()) {
+                    options = options.password(&password);
+                }
                 let first = timeout(CONNECT_TIMEOUT, options.connect())
                     .await
                     .map_err(timed_out)?;
@@ -174,7 +259,11 @@ impl DatabaseUrl {
                 Db::MySql(pool_options().connect_lazy_with(options))
             }
             Backend::Postgres => {
-                let options = PgConnectOptions::from_str(&self.raw).map_err(usage)?;
+                let (raw, password) = self.for_driver()?;
+                let mut options = PgConnectOptions::from_str(&raw).map_err(usage)?;
+                if let Some(password) = password {
+                    options = options.password(&password);
+                }
                 let first = timeout(CONNECT_TIMEOUT, options.connect())
                     .await
                     .map_err(timed_out)?;
@@ -195,6 +284,22 @@ impl DatabaseUrl {
                 Db::Sqlite(pool_options().connect_with(options).await.map_err(fail)?)
             }
         })
+    }
+}
+
+/// Tells the scrubber about the URL's password and credential options, in
+/// the form the operator wrote them and percent-decoded.
+fn register_secrets(url: &Url) {
+    if let Some(password) = url.password() {
+        secrets::register(password);
+        if let Ok(decoded) = percent_encoding::percent_decode_str(password).decode_utf8() {
+            secrets::register(&decoded);
+        }
+    }
+    for (key, value) in url.query_pairs() {
+        if secrets::is_credential_option(&key) {
+            secrets::register(&value);
+        }
     }
 }
 

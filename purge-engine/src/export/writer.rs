@@ -2,59 +2,65 @@
 //! (see [`super::record`]) before the transaction that deletes it commits,
 //! flushed and synced to disk, so that a crash never loses the record of a
 //! committed delete.
+//!
+//! The file holds deleted user data (`user_data`, block device
+//! `connection_info`, system metadata): it is created with mode 0600. It is
+//! created only when the first batch has rows to record, so a run that is
+//! refused, fails before its first delete or finds nothing leaves no file
+//! behind, and the same command can simply be run again. That the name is
+//! free is checked before anything is read or deleted.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use purge_api::{Backend, DatabaseKind, InstanceBatch, PurgeTarget, Tx};
+use purge_api::Tx;
 use serde_json::Value;
 
-use super::record::{CommitRecord, Header, Record, RowRecord, FORMAT_VERSION};
+use super::record::{CommitRecord, Header, Place, Record, RowRecord, Source, FORMAT_VERSION};
 use crate::error::Error;
 
-/// An export file being written.
+/// An export file: its path, and once the first rows came, the open file.
 pub struct Export {
-    out: BufWriter<File>,
     path: PathBuf,
+    out: Option<BufWriter<File>>,
     batches: u64,
+    /// The number each database was given in its `source` line.
+    sources: HashMap<Place, u32>,
 }
 
 /// One table's rows of a batch, as JSON objects.
 pub type TableRows = (&'static str, Vec<Value>);
 
 impl Export {
-    /// Creates the file; an existing file is an error, never overwritten.
-    pub fn create(path: &Path) -> Result<Export, Error> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(|e| {
-                Error::Input(if e.kind() == io::ErrorKind::AlreadyExists {
-                    format!(
-                        "{} already exists; nova-purge never overwrites an export, give --export a new file name",
-                        path.display()
-                    )
-                } else {
-                    format!("cannot create the export file {}: {e}", path.display())
-                })
-            })?;
-        let mut export = Export {
-            out: BufWriter::new(file),
-            path: path.to_owned(),
-            batches: 0,
+    /// Checks that `path` is free and its directory exists; creates nothing
+    /// yet. An existing file is an error: an export is never overwritten.
+    pub fn prepare(path: &Path) -> Result<Export, Error> {
+        if path.symlink_metadata().is_ok() {
+            return Err(Error::Input(format!(
+                "{} already exists; nova-purge never overwrites an export, give --export a new file name",
+                path.display()
+            )));
+        }
+        let parent = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
         };
-        let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        export
-            .line(&Record::Header(Header {
-                nova_purge_export: FORMAT_VERSION,
-                created,
-            }))
-            .and_then(|()| export.sync())
-            .map_err(|e| export.failure(e))?;
-        Ok(export)
+        if !parent.is_dir() {
+            return Err(Error::Input(format!(
+                "cannot create the export file {}: its directory does not exist",
+                path.display()
+            )));
+        }
+        Ok(Export {
+            path: path.to_owned(),
+            out: None,
+            batches: 0,
+            sources: HashMap::new(),
+        })
     }
 
     /// Numbers a new batch.
@@ -63,8 +69,52 @@ impl Export {
         self.batches
     }
 
+    /// The open file, created (0600, never over an existing one) with its
+    /// header on first use.
+    fn file(&mut self) -> io::Result<&mut BufWriter<File>> {
+        if self.out.is_none() {
+            let file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&self.path)?;
+            let mut out = BufWriter::new(file);
+            let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            write_line(
+                &mut out,
+                &Record::Header(Header {
+                    nova_purge_export: FORMAT_VERSION,
+                    created,
+                }),
+            )?;
+            self.out = Some(out);
+        }
+        Ok(self.out.as_mut().expect("just opened"))
+    }
+
+    /// The number of `place`'s source line, written first if it is new.
+    fn source(&mut self, place: &Place) -> io::Result<u32> {
+        if let Some(number) = self.sources.get(place) {
+            return Ok(*number);
+        }
+        let number = u32::try_from(self.sources.len() + 1).unwrap_or(u32::MAX);
+        let record = Record::Source(Source {
+            source: number,
+            database: place.database,
+            cell: place.cell.clone(),
+            cell_uuid: place.cell_uuid.clone(),
+            backend: place.backend.clone(),
+            name: place.name.clone(),
+        });
+        write_line(self.file()?, &record)?;
+        self.sources.insert(place.clone(), number);
+        Ok(number)
+    }
+
     /// Writes a batch's rows and makes them durable.
-    fn write_rows(&mut self, part: &Part<'_>, tables: &[TableRows]) -> io::Result<()> {
+    fn write_rows(&mut self, place: &Place, batch: u64, tables: &[TableRows]) -> io::Result<()> {
+        let source = self.source(place)?;
+        let out = self.file()?;
         for (table, rows) in tables {
             for row in rows {
                 let Value::Object(row) = row else {
@@ -72,26 +122,29 @@ impl Export {
                         "{table} returned a row that is not a JSON object"
                     )));
                 };
-                self.line(&Record::Row(RowRecord {
-                    batch: part.batch,
-                    database: part.database.into(),
-                    cell: part.cell.map(str::to_owned),
-                    table: (*table).to_owned(),
-                    row: row.clone(),
-                }))?;
+                write_line(
+                    out,
+                    &Record::Row(RowRecord {
+                        batch,
+                        source,
+                        table: (*table).to_owned(),
+                        row: row.clone(),
+                    }),
+                )?;
             }
         }
         self.sync()
     }
 
     /// Records that the batch's transaction committed.
-    fn write_commit(&mut self, part: &Part<'_>, instances: &[String]) -> io::Result<()> {
-        self.line(&Record::Committed(CommitRecord {
-            batch: part.batch,
-            database: part.database.into(),
-            cell: part.cell.map(str::to_owned),
+    fn write_commit(&mut self, place: &Place, batch: u64, instances: &[String]) -> io::Result<()> {
+        let source = self.source(place)?;
+        let record = Record::Committed(CommitRecord {
+            batch,
+            source,
             committed: instances.to_vec(),
-        }))?;
+        });
+        write_line(self.file()?, &record)?;
         self.sync()
     }
 
@@ -103,15 +156,16 @@ impl Export {
         }
     }
 
-    fn line(&mut self, record: &Record) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, record)?;
-        self.out.write_all(b"\n")
-    }
-
     fn sync(&mut self) -> io::Result<()> {
-        self.out.flush()?;
-        self.out.get_ref().sync_data()
+        let out = self.file()?;
+        out.flush()?;
+        out.get_ref().sync_data()
     }
+}
+
+fn write_line(out: &mut BufWriter<File>, record: &Record) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, record)?;
+    out.write_all(b"\n")
 }
 
 /// An export shared by the cells and the API database of one run.
@@ -138,20 +192,12 @@ impl From<sqlx::Error> for CommitError {
     }
 }
 
-/// Where one batch's rows in one database go in the export: its number,
-/// which database, and the cell's label.
-#[derive(Debug, Clone, Copy)]
-pub struct Part<'a> {
-    pub batch: u64,
-    pub database: DatabaseKind,
-    pub cell: Option<&'a str>,
-}
-
-/// A batch's place in a shared export.
-#[derive(Clone, Copy)]
+/// One database's parts of a shared export.
+#[derive(Clone)]
 pub struct Recorder<'a> {
     pub export: &'a SharedExport,
-    pub cell: Option<&'a str>,
+    /// Where this database's parts come from.
+    pub place: Place,
 }
 
 impl<'a> Recorder<'a> {
@@ -169,67 +215,16 @@ impl<'a> Recorder<'a> {
         &self,
         tx: Tx,
         batch: u64,
-        database: DatabaseKind,
         rows: &[TableRows],
         instances: &[String],
     ) -> Result<(), CommitError> {
-        let part = Part {
-            batch,
-            database,
-            cell: self.cell,
-        };
-        self.write(|export| export.write_rows(&part, rows))?;
+        self.write(|export| export.write_rows(&self.place, batch, rows))?;
         tx.commit().await?;
-        self.write(|export| export.write_commit(&part, instances))
+        self.write(|export| export.write_commit(&self.place, batch, instances))
     }
 
     fn write(&self, action: impl FnOnce(&mut Export) -> io::Result<()>) -> Result<(), CommitError> {
         let mut export = lock(self.export);
         action(&mut export).map_err(|e| CommitError::Export(export.failure(e)))
     }
-}
-
-/// The rows of `target` that belong to `batch`, each as a JSON object of
-/// every column, rendered by the database itself.
-pub async fn select_rows(
-    tx: &mut Tx,
-    target: &dyn PurgeTarget,
-    columns: &[String],
-    batch: &InstanceBatch,
-) -> Result<Vec<Value>, sqlx::Error> {
-    let mut stmt = tx.stmt();
-    stmt.push("SELECT ");
-    match tx.backend() {
-        Backend::Postgres => {
-            stmt.push("row_to_json(x)::text");
-        }
-        backend => {
-            stmt.push(if backend == Backend::MySql {
-                "JSON_OBJECT("
-            } else {
-                "json_object("
-            });
-            for (i, column) in columns.iter().enumerate() {
-                if i > 0 {
-                    stmt.push(", ");
-                }
-                stmt.push(&format!("'{}', x.", column.replace('\'', "''")))
-                    .ident(column);
-            }
-            stmt.push(")");
-        }
-    }
-    stmt.push(" FROM ").ident(target.table()).push(" x WHERE ");
-    target.push_predicate(&mut stmt, batch);
-    let rows = tx.fetch_all(&stmt).await?;
-    rows.into_iter()
-        .filter_map(|row| row.into_iter().next().and_then(|v| v.to_text()))
-        .map(|text| {
-            serde_json::from_str(&text).map_err(|e| {
-                sqlx::Error::Decode(
-                    format!("{} returned a row that is not JSON: {e}", target.table()).into(),
-                )
-            })
-        })
-        .collect()
 }

@@ -22,7 +22,8 @@ use crate::connections::Connections;
 use crate::database::schema::Schema;
 use crate::database::url::DatabaseUrl;
 use crate::error::Error;
-use crate::export::writer::{CommitError, Recorder};
+use crate::export::record::Place;
+use crate::export::writer::{CommitError, Recorder, SharedExport};
 
 /// Mappings examined per query when looking for leftovers.
 const LEFTOVER_PAGE: usize = 1000;
@@ -53,6 +54,8 @@ pub struct ApiDatabase {
     pub db: Db,
     pub url: DatabaseUrl,
     plan: Plan,
+    /// Where its rows come from, for the export.
+    place: Place,
 }
 
 impl ApiDatabase {
@@ -69,8 +72,20 @@ impl ApiDatabase {
                 )));
             }
         }
-        let plan = Plan::new(registry, &schema, DatabaseKind::Api);
-        Ok(ApiDatabase { db, url, plan })
+        let plan = Plan::new(registry, &schema, db.backend(), DatabaseKind::Api);
+        let place = Place {
+            database: DatabaseKind::Api.into(),
+            cell: None,
+            cell_uuid: None,
+            backend: Some(url.backend().name().to_owned()),
+            name: Some(url.database_name(&schema)),
+        };
+        Ok(ApiDatabase {
+            db,
+            url,
+            plan,
+            place,
+        })
     }
 
     /// Targets of the API database that do not apply here.
@@ -121,7 +136,7 @@ impl ApiDatabase {
         cell_id: i64,
         uuids: &[String],
         dry_run: bool,
-        export: Option<(Recorder<'_>, u64)>,
+        export: Option<(&SharedExport, u64)>,
     ) -> Result<Vec<(&'static str, u64)>, Error> {
         let fail = |e| {
             Error::database(
@@ -142,7 +157,7 @@ impl ApiDatabase {
         cell_id: i64,
         uuids: &[String],
         dry_run: bool,
-        export: Option<(Recorder<'_>, u64)>,
+        export: Option<(&SharedExport, u64)>,
     ) -> Result<Vec<(&'static str, u64)>, CommitError> {
         if uuids.is_empty() {
             return Ok(Vec::new());
@@ -161,7 +176,7 @@ impl ApiDatabase {
         if !batch.uuids.is_empty() {
             applied = self
                 .plan
-                .apply(&mut tx, &batch, dry_run, export.is_some())
+                .apply(&mut tx, &batch, dry_run, export.map(|_| self.plan.capture))
                 .await?;
         }
         let (rows, exported) = (applied.rows, applied.exported);
@@ -170,10 +185,12 @@ impl ApiDatabase {
             return Ok(rows);
         }
         match export {
-            Some((recorder, number)) if !batch.uuids.is_empty() => {
-                recorder
-                    .commit(tx, number, DatabaseKind::Api, &exported, &batch.uuids)
-                    .await?;
+            Some((export, number)) if !batch.uuids.is_empty() => {
+                let recorder = Recorder {
+                    export,
+                    place: self.place.clone(),
+                };
+                recorder.commit(tx, number, &exported, &batch.uuids).await?;
             }
             _ => tx.commit().await?,
         }

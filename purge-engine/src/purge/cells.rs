@@ -20,6 +20,7 @@ use crate::control::{Cancel, Observer};
 use crate::database::schema::Schema;
 use crate::database::url::DatabaseUrl;
 use crate::error::Error;
+use crate::export::record::Place;
 use crate::export::writer::{Export, Recorder, SharedExport};
 
 /// Which cell databases a run purges.
@@ -77,7 +78,7 @@ pub async fn purge(
     let export = request
         .export
         .as_deref()
-        .map(Export::create)
+        .map(Export::prepare)
         .transpose()?
         .map(Mutex::new);
     let run = Run {
@@ -130,8 +131,7 @@ async fn purge_local_cell(connections: &Connections, run: &Run<'_>) -> Result<Ru
             api,
             cell_id: mapping.id,
         });
-        let label = mapping.as_ref().map(|m| m.label().to_owned());
-        let report = purge_database(url, run, Confirm::Database, cleanup, label).await?;
+        let report = purge_database(url, run, Confirm::Database, cleanup, mapping.as_ref()).await?;
         Ok(RunReport {
             total: report.clone(),
             cells: vec![CellReport {
@@ -211,8 +211,8 @@ async fn purge_cells(
                         api: &api,
                         cell_id: mapping.id,
                     };
-                    let label = Some(mapping.label().to_owned());
-                    purge_database(&url, &cell_run, Confirm::Done, Some(cleanup), label).await
+                    purge_database(&url, &cell_run, Confirm::Done, Some(cleanup), Some(&mapping))
+                        .await
                 }
                 Err(failure) => Err(failure),
             };
@@ -289,7 +289,7 @@ async fn purge_database(
     run: &Run<'_>,
     confirm: Confirm,
     api: Option<ApiCleanup<'_>>,
-    label: Option<String>,
+    mapping: Option<&CellMapping>,
 ) -> Result<Report, Error> {
     let Run {
         registry,
@@ -305,7 +305,7 @@ async fn purge_database(
         if !options.dry_run && confirm == Confirm::Database {
             observer.confirm(&url.redacted())?;
         }
-        let plan = Plan::new(registry, &schema, DatabaseKind::Cell);
+        let plan = Plan::new(registry, &schema, db.backend(), DatabaseKind::Cell);
         for finding in findings(&schema, &plan, db.backend()) {
             match finding.kind {
                 FindingKind::UncoveredTable | FindingKind::LinkType => {
@@ -321,7 +321,13 @@ async fn purge_database(
         if let Some(export) = export {
             engine = engine.with_export(Recorder {
                 export,
-                cell: label.as_deref(),
+                place: Place {
+                    database: DatabaseKind::Cell.into(),
+                    cell: mapping.and_then(|m| m.name.clone()),
+                    cell_uuid: mapping.map(|m| m.uuid.clone()),
+                    backend: Some(url.backend().name().to_owned()),
+                    name: Some(url.database_name(&schema)),
+                },
             });
         }
         engine.run(url.redacted()).await

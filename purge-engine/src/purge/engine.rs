@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use purge_api::{DatabaseKind, Db, InstanceBatch, Link, Tx};
+use purge_api::{Db, InstanceBatch, Link, Tx};
 use tracing::{info, warn};
 
 use super::api_database::ApiDatabase;
@@ -27,15 +27,30 @@ struct Candidate {
     uuid: String,
 }
 
-/// What one batch transaction did.
+/// What one batch did: usually one transaction, several when a foreign key
+/// the catalogue did not show made it retry its instances one by one.
 #[derive(Debug, Default)]
 struct BatchOutcome {
+    /// Each committed transaction (or, in a dry run, each that would be).
+    committed: Vec<Committed>,
+    rows: Vec<(&'static str, u64)>,
+    skipped: Vec<SkippedInstance>,
+}
+
+/// One committed cell transaction: its instances, whose API rows go next,
+/// recorded under the same batch number in the export.
+#[derive(Debug, Default)]
+struct Committed {
     /// The batch's number in the export file, when there is one.
     export_batch: Option<u64>,
     /// The instances purged (or, in a dry run, that would be).
     purged: Vec<String>,
-    rows: Vec<(&'static str, u64)>,
-    skipped: Vec<SkippedInstance>,
+}
+
+impl BatchOutcome {
+    fn purged(&self) -> usize {
+        self.committed.iter().map(|c| c.purged.len()).sum()
+    }
 }
 
 /// The API database rows of a cell's purged instances, cleaned after each
@@ -130,7 +145,7 @@ impl<'a> Engine<'a> {
             let batch_ms = elapsed_ms(batch_started);
             info!(
                 batch = report.batches + 1,
-                instances = outcome.purged.len(),
+                instances = outcome.purged(),
                 skipped = outcome.skipped.len(),
                 ms = batch_ms,
                 dry_run = self.options.dry_run,
@@ -138,21 +153,27 @@ impl<'a> Engine<'a> {
             );
             report.batches += 1;
             report.max_batch_ms = report.max_batch_ms.max(batch_ms);
-            report.instances += outcome.purged.len() as u64;
+            report.instances += outcome.purged() as u64;
             report.add_rows(outcome.rows);
             report.skipped_instances.extend(outcome.skipped);
             if let Some(cleanup) = self.api {
-                let export = self.recorder.zip(outcome.export_batch);
-                let rows = cleanup
-                    .api
-                    .clean(
-                        cleanup.cell_id,
-                        &outcome.purged,
-                        self.options.dry_run,
-                        export,
-                    )
-                    .await?;
-                report.add_rows(rows);
+                for committed in &outcome.committed {
+                    let export = self
+                        .recorder
+                        .as_ref()
+                        .map(|r| r.export)
+                        .zip(committed.export_batch);
+                    let rows = cleanup
+                        .api
+                        .clean(
+                            cleanup.cell_id,
+                            &committed.purged,
+                            self.options.dry_run,
+                            export,
+                        )
+                        .await?;
+                    report.add_rows(rows);
+                }
             }
             self.observer.batch_done(report.instances);
         }
@@ -179,7 +200,8 @@ impl<'a> Engine<'a> {
         for chunk in leftovers.chunks(self.options.batch_size) {
             let export = self
                 .recorder
-                .map(|recorder| (recorder, recorder.next_batch()));
+                .as_ref()
+                .map(|recorder| (recorder.export, recorder.next_batch()));
             let rows = cleanup
                 .api
                 .clean(cleanup.cell_id, chunk, self.options.dry_run, export)
@@ -309,7 +331,7 @@ impl<'a> Engine<'a> {
                     let one = std::slice::from_ref(candidate);
                     match self.try_batch_with_retries(one).await {
                         Ok(outcome) => {
-                            total.purged.extend(outcome.purged);
+                            total.committed.extend(outcome.committed);
                             total.rows.extend(outcome.rows);
                             total.skipped.extend(outcome.skipped);
                         }
@@ -373,8 +395,10 @@ impl<'a> Engine<'a> {
             parent_keys: Vec::new(),
         };
         let mut outcome = BatchOutcome {
-            export_batch: None,
-            purged: batch.uuids.clone(),
+            committed: vec![Committed {
+                export_batch: None,
+                purged: batch.uuids.clone(),
+            }],
             skipped: blocked_report(blocked),
             rows: Vec::with_capacity(self.plan.active.len()),
         };
@@ -383,7 +407,12 @@ impl<'a> Engine<'a> {
             batch.parent_keys = self.two_hop_parents(&mut tx, &batch).await?;
             let applied = self
                 .plan
-                .apply(&mut tx, &batch, dry_run, self.recorder.is_some())
+                .apply(
+                    &mut tx,
+                    &batch,
+                    dry_run,
+                    self.recorder.as_ref().map(|_| self.plan.capture),
+                )
                 .await?;
             outcome.rows = applied.rows;
             exported = applied.exported;
@@ -395,10 +424,8 @@ impl<'a> Engine<'a> {
         match &self.recorder {
             Some(recorder) if !batch.is_empty() => {
                 let number = recorder.next_batch();
-                recorder
-                    .commit(tx, number, DatabaseKind::Cell, &exported, &batch.uuids)
-                    .await?;
-                outcome.export_batch = Some(number);
+                recorder.commit(tx, number, &exported, &batch.uuids).await?;
+                outcome.committed[0].export_batch = Some(number);
             }
             _ => tx.commit().await?,
         }

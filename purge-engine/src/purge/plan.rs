@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use purge_api::{DatabaseKind, InstanceBatch, Link, Registration, Registry, Tx};
+use purge_api::{Backend, DatabaseKind, InstanceBatch, Link, Registration, Registry, Tx};
 use tracing::{debug, warn};
 
-use crate::export::writer::{select_rows, TableRows};
+use crate::export::capture::{delete_captured, Capture};
+use crate::export::writer::TableRows;
 
 use crate::database::schema::{ForeignKey, Schema};
 
@@ -69,12 +70,19 @@ pub struct Plan {
     pub active: Vec<&'static Registration>,
     /// The columns of each active target's table, for the audit export.
     pub columns: BTreeMap<&'static str, Vec<String>>,
+    /// How the export takes the rows a delete removes on this server.
+    pub capture: Capture,
     pub skipped_targets: Vec<SkippedTarget>,
     pub blockers: Vec<Blocker>,
 }
 
 impl Plan {
-    pub fn new(registry: &Registry, schema: &Schema, database: DatabaseKind) -> Plan {
+    pub fn new(
+        registry: &Registry,
+        schema: &Schema,
+        backend: Backend,
+        database: DatabaseKind,
+    ) -> Plan {
         let mut active = Vec::new();
         let mut skipped_targets = Vec::new();
         for registration in registry.iter() {
@@ -105,6 +113,7 @@ impl Plan {
         Plan {
             active,
             columns,
+            capture: schema.capture(backend),
             skipped_targets,
             blockers,
         }
@@ -116,33 +125,34 @@ impl Plan {
 pub struct Applied {
     /// Rows deleted (or, in a dry run, counted) per target table, in order.
     pub rows: Vec<(&'static str, u64)>,
-    /// The rows as JSON, read before they were deleted, when asked for.
+    /// The rows deleted, as JSON, when the export asked for them.
     pub exported: Vec<TableRows>,
 }
 
 impl Plan {
     /// Runs every active target on `batch` in registry order: counts in a
-    /// dry run, deletes otherwise, and with `export` first reads each
-    /// target's rows as JSON (never in a dry run).
+    /// dry run, deletes otherwise, and with `export` deletes capturing each
+    /// deleted row as JSON.
     pub async fn apply(
         &self,
         tx: &mut Tx,
         batch: &InstanceBatch,
         dry_run: bool,
-        export: bool,
+        export: Option<Capture>,
     ) -> Result<Applied, sqlx::Error> {
         let mut applied = Applied::default();
         for registration in &self.active {
             let target = registration.target;
-            if export && !dry_run {
-                let columns = &self.columns[target.table()];
-                let rows = select_rows(tx, target, columns, batch).await?;
-                applied.exported.push((target.table(), rows));
-            }
-            let rows = if dry_run {
-                target.count(tx, batch).await?
-            } else {
-                target.delete(tx, batch).await?
+            let rows = match (dry_run, export) {
+                (true, _) => target.count(tx, batch).await?,
+                (false, None) => target.delete(tx, batch).await?,
+                (false, Some(capture)) => {
+                    let columns = &self.columns[target.table()];
+                    let rows = delete_captured(tx, target, columns, batch, capture).await?;
+                    let count = rows.len() as u64;
+                    applied.exported.push((target.table(), rows));
+                    count
+                }
             };
             debug!(target = target.name(), rows, dry_run, "target applied");
             applied.rows.push((target.table(), rows));

@@ -43,7 +43,7 @@ async fn a_purge_can_be_put_back_exactly(backend: Backend) {
     let report = run.json();
     assert_eq!(report["instances"], 5);
     let exported = lines(&path);
-    assert_eq!(exported[0]["nova_purge_export"], 1);
+    assert_eq!(exported[0]["nova_purge_export"], 2);
     let rows = exported.iter().filter(|l| l.get("row").is_some()).count() as u64;
     let reported: u64 = report["tables"]
         .as_object()
