@@ -9,15 +9,24 @@ cd "$(dirname "$0")/.."
 eval "$(scripts/services.sh)"
 export NOVA_PURGE_TEST_MYSQL NOVA_PURGE_TEST_POSTGRES
 
+# Databases are named np_test_<pid>_<n> (np_bench_... for the benchmark):
+# drop those whose process is gone, never those of a run still going.
+stale() {
+  while read -r db; do
+    local pid=${db#np_*_}; pid=${pid%%_*}
+    [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || echo "$db"
+  done
+}
+
 sweep() {
   local mysql_args=(--protocol=tcp -h127.0.0.1 -P3306)
   local user_pass=${NOVA_PURGE_TEST_MYSQL#mysql://}; user_pass=${user_pass%@*}
   mysql_args+=(-u"${user_pass%%:*}")
   [[ $user_pass == *:* ]] && mysql_args+=(-p"${user_pass#*:}")
-  mysql "${mysql_args[@]}" -N -e "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'np\\_test\\_%'" |
-    while read -r db; do mysql "${mysql_args[@]}" -e "DROP DATABASE \`$db\`"; done
-  psql "$NOVA_PURGE_TEST_POSTGRES/postgres" -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'np\\_test\\_%'" |
-    while read -r db; do psql -q "$NOVA_PURGE_TEST_POSTGRES/postgres" -c "DROP DATABASE \"$db\" WITH (FORCE)"; done
+  mysql "${mysql_args[@]}" -N -e "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'np\\_test\\_%' OR schema_name LIKE 'np\\_bench\\_%'" |
+    stale | while read -r db; do mysql "${mysql_args[@]}" -e "DROP DATABASE \`$db\`"; done
+  psql "$NOVA_PURGE_TEST_POSTGRES/postgres" -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'np\\_test\\_%' OR datname LIKE 'np\\_bench\\_%'" |
+    stale | while read -r db; do psql -q "$NOVA_PURGE_TEST_POSTGRES/postgres" -c "DROP DATABASE \"$db\" WITH (FORCE)"; done
 }
 sweep
 trap sweep EXIT

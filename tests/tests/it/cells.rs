@@ -103,7 +103,7 @@ impl Deployment {
 
     /// `--api-database-url API --database-url CELL1 ARGS`: cell1 is the
     /// local cell whose connection fills cell1's template.
-    fn run(&self, args: &[&str]) -> nova_purge_tests::Run {
+    pub fn run(&self, args: &[&str]) -> nova_purge_tests::Run {
         let mut all = vec![
             "--api-database-url",
             &self.api.url,
