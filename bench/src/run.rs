@@ -16,11 +16,12 @@ use serde_json::Value as Json;
 
 use crate::args::Plan;
 use crate::check::{self, Sums};
-use crate::child::{self, ChildRun};
+use crate::child;
 use crate::expect::Expected;
 use crate::fill::{self, FillStats, Spec, Times};
 use crate::floor::{self, FloorRun};
 use crate::{db, stats};
+use nova_purge_tests::measured::{self, ChildRun};
 
 /// Everything the runs share.
 pub struct Ctx {
@@ -260,7 +261,7 @@ impl Case for NovaPurge<'_> {
     }
 
     async fn execute(&self, copy: &ThrowawayDb, _db: &Db, _ctx: &Ctx) -> Result<PurgeRun> {
-        let child = child::run(self.binary, &self.args(copy))?;
+        let child = measured::run(self.binary, &self.args(copy))?;
         if child.code != 0 {
             bail!(
                 "nova-purge exited with {}\nstdout:\n{}\nstderr:\n{}",

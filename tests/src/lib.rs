@@ -5,6 +5,7 @@
 //! `server` module is also used by the benchmark (`nova-purge-bench`).
 
 mod binary;
+pub mod measured;
 mod population;
 pub mod registered;
 mod rng;

@@ -149,8 +149,10 @@ async fn put_back_parts(
             restore_part(scan, targets, key, &rows, &rank, options, report, true).await?;
         }
     }
+    // Parts without a committed record, or whose record was cut short.
     for (key, rows) in pending {
-        restore_part(scan, targets, key, &rows, &rank, options, report, false).await?;
+        let committed = scan.parts[&key].committed.is_some();
+        restore_part(scan, targets, key, &rows, &rank, options, report, committed).await?;
     }
     Ok(())
 }

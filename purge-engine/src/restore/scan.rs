@@ -42,6 +42,10 @@ pub struct Scan {
     pub parts: BTreeMap<PartKey, PartInfo>,
     /// (line, why) of every line that could not be read.
     pub unreadable: Vec<(usize, String)>,
+    /// Lines cut short in the middle of a part's `committed` record: the
+    /// part committed (its rows were synced before), only the record of
+    /// it is lost.
+    cut_commits: BTreeMap<usize, PartKey>,
 }
 
 /// One line of the file, as the reader returns it.
@@ -197,7 +201,12 @@ impl Scan {
                 }
             }
             match record {
-                Err(why) => scan.unreadable.push((number, why)),
+                Err(why) => {
+                    if let Some(key) = cut_commit(&line) {
+                        scan.cut_commits.insert(number, key);
+                    }
+                    scan.unreadable.push((number, why));
+                }
                 Ok(Record::Header(_)) => {
                     scan.unreadable.push((number, "a second header".to_owned()))
                 }
@@ -285,27 +294,60 @@ impl Scan {
     }
 
     /// A part whose lines have an unreadable line among them may have lost a
-    /// row: it is not restored. (An unreadable line after an uncommitted
-    /// part's rows is its own cut-short `committed` line or a later part's:
-    /// rows are synced before the commit, so such a part's rows are whole
-    /// whenever its delete happened.)
+    /// row: it is not restored. So is an uncommitted part followed at once
+    /// by an unreadable line, unless that line is its own `committed` record
+    /// cut short (then the part did commit: its rows were synced first).
     fn mark_damage(&mut self) {
-        for part in self.parts.values_mut() {
+        let unreadable: BTreeMap<usize, &String> = self
+            .unreadable
+            .iter()
+            .map(|(line, why)| (*line, why))
+            .collect();
+        for (key, part) in self.parts.iter_mut() {
             if part.damaged.is_some() {
                 continue;
             }
             let end = part.committed.unwrap_or(part.last_line);
-            if let Some((line, why)) = self
-                .unreadable
-                .iter()
-                .find(|(line, _)| *line > part.first_line && *line < end)
+            if let Some((line, why)) = unreadable
+                .range(part.first_line + 1..end.max(part.first_line + 1))
+                .next()
             {
                 part.damaged = Some(format!(
                     "line {line} among its lines cannot be read ({why})"
                 ));
+                continue;
+            }
+            if part.committed.is_some() {
+                continue;
+            }
+            let next = part.last_line + 1;
+            if let Some(why) = unreadable.get(&next) {
+                if self.cut_commits.get(&next) == Some(key) {
+                    part.committed = Some(next);
+                } else {
+                    part.damaged = Some(format!(
+                        "it has no committed record, and line {next} after its rows cannot be read ({why})"
+                    ));
+                }
             }
         }
     }
+}
+
+/// The part a line belongs to, when it is a format 2 `committed` record
+/// cut short: `{"batch":B,"source":S,"committed":[...` without its end.
+fn cut_commit(line: &Line) -> Option<PartKey> {
+    let Line::Text(text) = line else { return None };
+    if serde_json::from_str::<serde_json::Value>(text).is_ok() {
+        return None;
+    }
+    let rest = text.strip_prefix("{\"batch\":")?;
+    let (batch, rest) = rest.split_once(",\"source\":")?;
+    let (source, rest) = rest.split_once(',')?;
+    if !rest.starts_with("\"committed\":[") {
+        return None;
+    }
+    Some((batch.parse().ok()?, source.parse().ok()?))
 }
 
 #[cfg(test)]
@@ -338,7 +380,7 @@ mod tests {
              {{\"batch\":2,\"source\":1,\"table\":\"instances\",\"row\":{{\"id\":2}}}}\n\
              {{\"batch\":2,\"source\":1,\"committed\":[\"u2\"]}}\n\
              {{\"batch\":3,\"source\":1,\"table\":\"instances\",\"row\":{{\"id\":3}}}}\n\
-             {{\"batch\":3,\"source\":1,\"comm"
+             {{\"batch\":3,\"source\":1,\"committed\":[\"u"
         );
         let scan = scan_of(&text).unwrap();
         assert_eq!(
@@ -347,9 +389,20 @@ mod tests {
         );
         assert!(scan.parts[&(1, 1)].damaged.is_none());
         assert!(scan.parts[&(2, 1)].damaged.is_some());
-        // Cut short after its rows: its delete, if it happened, left them whole.
+        // Cut short in its committed record: it did commit.
         assert!(scan.parts[&(3, 1)].damaged.is_none());
-        assert!(scan.parts[&(3, 1)].committed.is_none());
+        assert_eq!(scan.parts[&(3, 1)].committed, Some(10));
+    }
+
+    #[test]
+    fn a_part_cut_short_in_its_rows_is_not_restored() {
+        let text = format!(
+            "{HEADER}\n{SOURCE}\n\
+             {{\"batch\":1,\"source\":1,\"table\":\"tags\",\"row\":{{\"a\":1}}}}\n\
+             {{\"batch\":1,\"source\":1,\"table\":\"inst"
+        );
+        let scan = scan_of(&text).unwrap();
+        assert!(scan.parts[&(1, 1)].damaged.is_some());
     }
 
     #[test]
@@ -361,6 +414,7 @@ mod tests {
         );
         let scan = scan_of(&text).unwrap();
         assert!(scan.parts[&(1, 1)].committed.is_none());
+        assert!(scan.parts[&(1, 1)].damaged.is_some());
         assert_eq!(scan.unreadable.len(), 1);
     }
 

@@ -397,7 +397,6 @@ async fn api_rows_of_instances_purged_one_by_one_are_exported(backend: Backend) 
         "instance 21's four API rows: {exported:#?}"
     );
 
-
     let restore = deployment.run(&["restore", &path]);
     assert_eq!(restore.code, 0, "{restore:?}");
     assert_eq!(

@@ -36,3 +36,5 @@ mod config;
 mod export;
 mod purge;
 mod registry;
+mod restore;
+mod secrets;
