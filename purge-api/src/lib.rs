@@ -15,7 +15,7 @@ mod target;
 
 pub use registry::{Location, Registration, Registry, RegistryError, TARGETS};
 pub use sql::{Backend, Db, Stmt, Tx, Value};
-pub use target::{DatabaseKind, InstanceBatch, Link, PurgeTarget, TableTarget};
+pub use target::{DatabaseKind, InstanceBatch, Link, PurgeTarget, Scope, TableTarget};
 
 /// Re-exports used by [`register_target!`]; not part of the API.
 #[doc(hidden)]

@@ -11,7 +11,7 @@ use std::fmt;
 
 use linkme::distributed_slice;
 
-use crate::target::{DatabaseKind, Link, PurgeTarget};
+use crate::target::{DatabaseKind, Link, PurgeTarget, Scope};
 
 /// Every registered purge target, in no particular order.
 #[distributed_slice]
@@ -70,6 +70,29 @@ impl fmt::Debug for Registration {
 /// }
 /// ```
 ///
+/// A table whose own soft-deleted rows go in another scope names it (the
+/// link defaults to `deleted <> 0` and `deleted_at` before the cutoff):
+///
+/// ```ignore
+/// purge_api::register_target! { table: "aggregates", scope: Rows }
+/// purge_api::register_target! {
+///     table: "task_log",
+///     scope: TaskLog,
+///     link: Link::Own { cutoff_column: "period_ending", soft_deleted: false },
+/// }
+/// ```
+///
+/// A family of tables is named by its prefix:
+///
+/// ```ignore
+/// purge_api::register_target! {
+///     name: "shadow_tables",
+///     family: "shadow_",
+///     scope: Shadow,
+///     link: Link::Own { cutoff_column: "deleted_at", soft_deleted: false },
+/// }
+/// ```
+///
 /// A target with its own [`PurgeTarget`] implementation registers a value:
 ///
 /// ```ignore
@@ -95,8 +118,51 @@ macro_rules! register_target {
                 table: $table,
                 database: $crate::register_target!(@first $($crate::DatabaseKind::$database,)? $crate::DatabaseKind::Cell),
                 link: $link,
+                scope: $crate::Scope::Instances,
+                family: None,
             }
             $(, before: [$($before),*])?
+        }
+    };
+    (
+        $(name: $name:literal,)?
+        table: $table:literal,
+        scope: $scope:ident
+        $(, link: $link:expr)?
+        $(, before: [$($before:literal),* $(,)?])?
+        $(,)?
+    ) => {
+        $crate::register_target! {
+            target: $crate::TableTarget {
+                name: $crate::register_target!(@first $($name,)? $table),
+                table: $table,
+                database: $crate::DatabaseKind::Cell,
+                link: $crate::register_target!(@first $($link,)? $crate::Link::Own {
+                    cutoff_column: "deleted_at",
+                    soft_deleted: true,
+                }),
+                scope: $crate::Scope::$scope,
+                family: None,
+            }
+            $(, before: [$($before),*])?
+        }
+    };
+    (
+        name: $name:literal,
+        family: $prefix:literal,
+        scope: $scope:ident,
+        link: $link:expr
+        $(,)?
+    ) => {
+        $crate::register_target! {
+            target: $crate::TableTarget {
+                name: $name,
+                table: concat!($prefix, "*"),
+                database: $crate::DatabaseKind::Cell,
+                link: $link,
+                scope: $crate::Scope::$scope,
+                family: Some($prefix),
+            }
         }
     };
     (
@@ -126,13 +192,13 @@ macro_rules! register_target {
 pub enum RegistryError {
     #[error("no purge targets are registered: the crate that holds them (purge-plugins) is not linked into this binary")]
     Empty,
-    #[error("purge target `{name}` is registered twice: at {first} and at {second}")]
+    #[error("purge target `{name}` is registered twice in one scope: at {first} and at {second}")]
     Duplicate {
         name: &'static str,
         first: &'static Location,
         second: &'static Location,
     },
-    #[error("purge target `{name}` at {at} must run before `{missing}`, but no target of that name is registered")]
+    #[error("purge target `{name}` at {at} must run before `{missing}`, but no target of that name is registered in its scope")]
     UnknownTarget {
         name: &'static str,
         at: &'static Location,
@@ -200,9 +266,16 @@ impl Registry {
     }
 }
 
-type ByName = BTreeMap<&'static str, &'static Registration>;
+/// A target's identity: names are unique within a scope (the same table
+/// may be a target of several scopes, under its own name in each).
+type Key = (Scope, &'static str);
+type ByName = BTreeMap<Key, &'static Registration>;
 /// For each target, the targets that must run after it.
-type Edges = BTreeMap<&'static str, BTreeSet<&'static str>>;
+type Edges = BTreeMap<Key, BTreeSet<Key>>;
+
+fn key(registration: &Registration) -> Key {
+    (registration.target.scope(), registration.name())
+}
 
 fn index_by_name(registrations: &[&'static Registration]) -> Result<ByName, RegistryError> {
     let mut by_name = ByName::new();
@@ -211,7 +284,7 @@ fn index_by_name(registrations: &[&'static Registration]) -> Result<ByName, Regi
     let mut sorted = registrations.to_vec();
     sorted.sort_by_key(|r| (r.defined_at.file, r.defined_at.line, r.name()));
     for registration in sorted {
-        if let Some(first) = by_name.insert(registration.name(), registration) {
+        if let Some(first) = by_name.insert(key(registration), registration) {
             return Err(RegistryError::Duplicate {
                 name: registration.name(),
                 first: &first.defined_at,
@@ -223,17 +296,15 @@ fn index_by_name(registrations: &[&'static Registration]) -> Result<ByName, Regi
 }
 
 fn ordering_edges(by_name: &ByName) -> Result<Edges, RegistryError> {
-    let mut edges: Edges = by_name
-        .keys()
-        .map(|name| (*name, BTreeSet::new()))
-        .collect();
+    let mut edges: Edges = by_name.keys().map(|key| (*key, BTreeSet::new())).collect();
     let mut instance_targets = BTreeMap::new();
     for registration in by_name.values() {
         if registration.target.link() != Link::Instance {
             continue;
         }
         let database = registration.target.database();
-        if let Some(other) = instance_targets.insert(database, *registration) {
+        let place = (registration.target.scope(), database);
+        if let Some(other) = instance_targets.insert(place, *registration) {
             return Err(RegistryError::TwoInstanceTargets {
                 name: registration.name(),
                 at: &registration.defined_at,
@@ -244,35 +315,37 @@ fn ordering_edges(by_name: &ByName) -> Result<Edges, RegistryError> {
         }
     }
     for registration in by_name.values() {
-        let name = registration.name();
+        let this = key(registration);
+        let scope = registration.target.scope();
         for &later in registration.before {
-            let Some((&later, _)) = by_name.get_key_value(later) else {
+            let Some((&later, _)) = by_name.get_key_value(&(scope, later)) else {
                 return Err(RegistryError::UnknownTarget {
-                    name,
+                    name: registration.name(),
                     at: &registration.defined_at,
                     missing: later,
                 });
             };
-            edges.entry(name).or_default().insert(later);
+            edges.entry(this).or_default().insert(later);
         }
-        if let Some(root) = instance_targets.get(&registration.target.database()) {
-            if root.name() != name {
-                edges.entry(name).or_default().insert(root.name());
+        if let Some(root) = instance_targets.get(&(scope, registration.target.database())) {
+            if key(root) != this {
+                edges.entry(this).or_default().insert(key(root));
             }
         }
     }
     Ok(edges)
 }
 
-/// Kahn's algorithm, always taking the first ready target by (database,
-/// name), so the order is the same on every build and every run, and the
-/// cell database's targets come before the API database's: a purge commits
-/// the cell's deletes before it removes the API rows of those instances.
+/// Kahn's algorithm, always taking the first ready target by (scope,
+/// database, name), so the order is the same on every build and every run,
+/// the scopes come in the order a run purges them, and the cell database's
+/// targets come before the API database's: a purge commits the cell's
+/// deletes before it removes the API rows of those instances.
 fn topological_order(
     by_name: &ByName,
     edges: &Edges,
 ) -> Result<Vec<&'static Registration>, RegistryError> {
-    let mut waiting_on: BTreeMap<&str, usize> = by_name.keys().map(|name| (*name, 0)).collect();
+    let mut waiting_on: BTreeMap<Key, usize> = by_name.keys().map(|key| (*key, 0)).collect();
     for laters in edges.values() {
         for later in laters {
             *waiting_on
@@ -280,28 +353,29 @@ fn topological_order(
                 .expect("edges only name known targets") += 1;
         }
     }
-    let key = |name: &str| (by_name[name].target.database(), by_name[name].name());
-    let mut ready: BTreeSet<(DatabaseKind, &'static str)> = waiting_on
+    let order = |key: &Key| (key.0, by_name[key].target.database(), key.1);
+    let mut ready: BTreeSet<(Scope, DatabaseKind, &'static str)> = waiting_on
         .iter()
         .filter(|(_, n)| **n == 0)
-        .map(|(name, _)| key(name))
+        .map(|(key, _)| order(key))
         .collect();
     let mut ordered = Vec::with_capacity(by_name.len());
-    while let Some((_, name)) = ready.pop_first() {
-        ordered.push(by_name[name]);
-        for later in &edges[name] {
+    while let Some((scope, _, name)) = ready.pop_first() {
+        let this = (scope, name);
+        ordered.push(by_name[&this]);
+        for later in &edges[&this] {
             let n = waiting_on.get_mut(later).expect("known target");
             *n -= 1;
             if *n == 0 {
-                ready.insert(key(later));
+                ready.insert(order(later));
             }
         }
     }
     if ordered.len() < by_name.len() {
-        let stuck: BTreeSet<&'static str> = waiting_on
+        let stuck: BTreeSet<Key> = waiting_on
             .iter()
             .filter(|(_, n)| **n > 0)
-            .map(|(name, _)| by_name[name].name())
+            .map(|(key, _)| *key)
             .collect();
         return Err(RegistryError::Cycle(find_cycle(by_name, edges, &stuck)));
     }
@@ -314,26 +388,26 @@ fn topological_order(
 fn find_cycle(
     by_name: &ByName,
     edges: &Edges,
-    stuck: &BTreeSet<&'static str>,
+    stuck: &BTreeSet<Key>,
 ) -> Vec<(&'static str, &'static Location)> {
-    let predecessor = |name: &str| -> &'static str {
+    let predecessor = |key: &Key| -> Key {
         edges
             .iter()
-            .find(|(from, laters)| stuck.contains(*from) && laters.contains(name))
+            .find(|(from, laters)| stuck.contains(*from) && laters.contains(key))
             .map(|(from, _)| *from)
             .expect("a stuck target has a stuck predecessor")
     };
-    let mut path: Vec<&'static str> = vec![*stuck.first().expect("cycle has members")];
+    let mut path: Vec<Key> = vec![*stuck.first().expect("cycle has members")];
     loop {
         let previous = predecessor(path.last().expect("non-empty"));
-        if let Some(start) = path.iter().position(|name| *name == previous) {
-            let mut cycle: Vec<&'static str> = path[start..].to_vec();
+        if let Some(start) = path.iter().position(|key| *key == previous) {
+            let mut cycle: Vec<Key> = path[start..].to_vec();
             cycle.reverse();
             return cycle
                 .into_iter()
-                .map(|name| {
-                    let registration: &'static Registration = by_name[name];
-                    (name, &registration.defined_at)
+                .map(|key| {
+                    let registration: &'static Registration = by_name[&key];
+                    (key.1, &registration.defined_at)
                 })
                 .collect();
         }
@@ -356,6 +430,8 @@ mod tests {
             table: name,
             database: DatabaseKind::Cell,
             link,
+            scope: Scope::Instances,
+            family: None,
         }));
         Box::leak(Box::new(Registration {
             target,
@@ -423,7 +499,7 @@ mod tests {
             Registry::from_registrations(vec![reg("a", Link::Column("c"), &["nope"])]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "purge target `a` at tests (t.rs:1) must run before `nope`, but no target of that name is registered"
+            "purge target `a` at tests (t.rs:1) must run before `nope`, but no target of that name is registered in its scope"
         );
     }
 

@@ -2,6 +2,7 @@
 //! to count and delete the rows that belong to a batch of instances.
 
 use async_trait::async_trait;
+use chrono::NaiveDateTime;
 
 use crate::sql::{Stmt, Tx};
 
@@ -19,6 +20,39 @@ impl DatabaseKind {
         match self {
             DatabaseKind::Cell => "cell",
             DatabaseKind::Api => "api",
+        }
+    }
+}
+
+/// What a purge removes: deleted instances with all their rows (the
+/// original purpose), or rows chosen by their own columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// Soft-deleted instances older than the cutoff, and every row that
+    /// belongs to them.
+    Instances,
+    /// Every other row Nova soft-deleted (`deleted <> 0`) before the
+    /// cutoff, whatever its instance: metadata keys, services, compute
+    /// nodes, aggregates, legacy tables...
+    Rows,
+    /// `task_log` rows whose period ended before the cutoff.
+    TaskLog,
+    /// Rows of Nova's `shadow_*` tables (filled by `nova-manage db
+    /// archive_deleted_rows`) deleted before the cutoff.
+    Shadow,
+}
+
+impl Scope {
+    /// Every scope, in the order a run purges them.
+    pub const ALL: [Scope; 4] = [Scope::Instances, Scope::Rows, Scope::TaskLog, Scope::Shadow];
+
+    /// The name `--scope` takes and reports show.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Instances => "instances",
+            Scope::Rows => "rows",
+            Scope::TaskLog => "task-log",
+            Scope::Shadow => "shadow",
         }
     }
 }
@@ -78,6 +112,13 @@ pub enum Link {
         parent_key: &'static str,
         parent_column: &'static str,
     },
+    /// Rows chosen by their own columns, not through an instance (every
+    /// scope but [`Scope::Instances`]): `cutoff_column` before the cutoff,
+    /// and, when `soft_deleted`, `deleted <> 0`.
+    Own {
+        cutoff_column: &'static str,
+        soft_deleted: bool,
+    },
 }
 
 impl Link {
@@ -87,6 +128,7 @@ impl Link {
             Link::Instance => "id",
             Link::Column(column) | Link::SoftDeletedColumn(column) => column,
             Link::Through { column, .. } => column,
+            Link::Own { cutoff_column, .. } => cutoff_column,
         }
     }
 
@@ -112,7 +154,42 @@ impl Link {
                 parent_key,
                 parent_column,
             } => format!("{column} = {parent_table}.{parent_key}, {parent_table}.{parent_column} = instances.uuid"),
+            Link::Own {
+                cutoff_column,
+                soft_deleted: true,
+            } => format!("its own rows with deleted <> 0 and {cutoff_column} before the cutoff"),
+            Link::Own {
+                cutoff_column,
+                soft_deleted: false,
+            } => format!("its own rows with {cutoff_column} before the cutoff"),
         }
+    }
+
+    /// Appends the predicate that selects a table's own rows older than
+    /// `cutoff` (the part after `WHERE`), for [`Link::Own`]; `include_null`
+    /// also takes rows whose cutoff column is NULL (undated rows).
+    pub fn push_own_predicate(&self, stmt: &mut Stmt, cutoff: NaiveDateTime, include_null: bool) {
+        let Link::Own {
+            cutoff_column,
+            soft_deleted,
+        } = *self
+        else {
+            // Only own-row links select by date; anything else selects
+            // nothing rather than everything.
+            stmt.push("1 = 0");
+            return;
+        };
+        if soft_deleted {
+            stmt.ident("deleted").push(" <> 0 AND ");
+        }
+        stmt.push("(")
+            .ident(cutoff_column)
+            .push(" < ")
+            .bind_time(cutoff);
+        if include_null {
+            stmt.push(" OR ").ident(cutoff_column).push(" IS NULL");
+        }
+        stmt.push(")");
     }
 
     /// Appends the predicate that selects a batch's rows under this link
@@ -158,6 +235,10 @@ impl Link {
                     .in_text(&batch.uuids)
                     .push(")");
             }
+            Link::Own { .. } => {
+                // Own-row targets are not reached through instances.
+                stmt.push("1 = 0");
+            }
         }
     }
 }
@@ -183,8 +264,21 @@ pub trait PurgeTarget: Send + Sync + 'static {
         DatabaseKind::Cell
     }
 
-    /// How the table's rows reach an instance.
+    /// How the table's rows reach an instance, or, for the other scopes,
+    /// which of its own rows go ([`Link::Own`]).
     fn link(&self) -> Link;
+
+    /// What this target purges; [`Scope::Instances`] unless said otherwise.
+    fn scope(&self) -> Scope {
+        Scope::Instances
+    }
+
+    /// For a target that stands for a family of tables (every table whose
+    /// name starts with this prefix, as Nova's `shadow_*`), the prefix; its
+    /// [`PurgeTarget::table`] is then only a label.
+    fn family(&self) -> Option<&'static str> {
+        None
+    }
 
     /// Appends the condition (after `WHERE`) that selects the rows of this
     /// target's table belonging to `batch`. Column names stay unqualified:
@@ -223,6 +317,8 @@ pub struct TableTarget {
     pub table: &'static str,
     pub database: DatabaseKind,
     pub link: Link,
+    pub scope: Scope,
+    pub family: Option<&'static str>,
 }
 
 impl PurgeTarget for TableTarget {
@@ -240,6 +336,14 @@ impl PurgeTarget for TableTarget {
 
     fn link(&self) -> Link {
         self.link
+    }
+
+    fn scope(&self) -> Scope {
+        self.scope
+    }
+
+    fn family(&self) -> Option<&'static str> {
+        self.family
     }
 }
 
@@ -293,6 +397,31 @@ mod tests {
         };
         link.push_predicate(&mut stmt, &batch);
         assert_eq!(stmt.sql(), "`action_id` IN (?, ?)");
+    }
+
+    #[test]
+    fn own_rows_are_chosen_by_their_date_and_deleted_flag() {
+        let cutoff = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        let mut stmt = Stmt::new(Backend::MySql);
+        Link::Own {
+            cutoff_column: "deleted_at",
+            soft_deleted: true,
+        }
+        .push_own_predicate(&mut stmt, cutoff, false);
+        assert_eq!(stmt.sql(), "`deleted` <> 0 AND (`deleted_at` < ?)");
+        let mut stmt = Stmt::new(Backend::Postgres);
+        Link::Own {
+            cutoff_column: "deleted_at",
+            soft_deleted: false,
+        }
+        .push_own_predicate(&mut stmt, cutoff, true);
+        assert_eq!(stmt.sql(), r#"("deleted_at" < $1 OR "deleted_at" IS NULL)"#);
+        let mut stmt = Stmt::new(Backend::Sqlite);
+        Link::Column("instance_uuid").push_own_predicate(&mut stmt, cutoff, true);
+        assert_eq!(stmt.sql(), "1 = 0");
     }
 
     #[test]

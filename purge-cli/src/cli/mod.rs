@@ -134,6 +134,30 @@ pub enum Command {
     Man(ManArgs),
 }
 
+/// A `--scope` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScopeArg {
+    Instances,
+    Rows,
+    TaskLog,
+    Shadow,
+    All,
+}
+
+impl ScopeArg {
+    /// The scopes this value names.
+    pub fn scopes(self) -> &'static [purge_api::Scope] {
+        use purge_api::Scope;
+        match self {
+            ScopeArg::Instances => &[Scope::Instances],
+            ScopeArg::Rows => &[Scope::Rows],
+            ScopeArg::TaskLog => &[Scope::TaskLog],
+            ScopeArg::Shadow => &[Scope::Shadow],
+            ScopeArg::All => &Scope::ALL,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
@@ -177,11 +201,24 @@ pub struct PurgeArgs {
     #[command(flatten)]
     pub dry_run: DryRunArg,
 
-    /// Purge at most N instances in this run (exit code 3 if more remain)
+    /// What to purge, a comma list: instances (the default: deleted instances with all their rows), rows (every other row Nova soft-deleted: metadata keys, services, compute nodes, aggregates, legacy tables...), task-log (task_log rows whose period ended before the cutoff), shadow (rows of the shadow_* tables nova-manage db archive_deleted_rows filled), all
+    #[arg(
+        long,
+        value_name = "SCOPE,...",
+        value_delimiter = ',',
+        default_value = "instances"
+    )]
+    pub scope: Vec<ScopeArg>,
+
+    /// With the shadow scope, also rows whose deleted_at is empty (as nova-manage db purge --all takes them)
+    #[arg(long)]
+    pub undated_shadow_rows: bool,
+
+    /// Purge at most N instances in this run, and at most N rows in each other scope (exit code 3 if more remain)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_number: Option<u64>,
 
-    /// Instances per transaction, 1 to 10000
+    /// Instances per transaction (rows, in the other scopes), 1 to 10000
     #[arg(
         long,
         value_name = "N",

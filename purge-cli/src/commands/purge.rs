@@ -41,8 +41,20 @@ fn request(args: &PurgeArgs) -> Result<PurgeRequest, Failure> {
         max_number: args.max_number,
         batch_size: usize::try_from(args.batch_size).expect("clap bounds --batch-size"),
         sleep: args.sleep,
+        scopes: args
+            .scope
+            .iter()
+            .flat_map(|s| s.scopes())
+            .copied()
+            .collect(),
+        undated_shadow_rows: args.undated_shadow_rows,
         ..PurgeOptions::older_than(args.cutoff.older_than)?
     };
+    if options.undated_shadow_rows && !options.scopes.contains(&purge_api::Scope::Shadow) {
+        return Err(Failure::Usage(
+            "--undated-shadow-rows only means something with --scope shadow (or all)".to_owned(),
+        ));
+    }
     let cells = if args.all_cells {
         CellSelection::All
     } else if !args.cell.is_empty() {

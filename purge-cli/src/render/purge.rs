@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use purge_engine::purge::{Report, RunReport};
+use purge_engine::purge::{Report, RunReport, ScopeReport};
 use purge_engine::untrusted::escape;
 
 /// The whole run: one database's report alone, or a section per cell and
@@ -44,23 +44,28 @@ pub fn report(out: &mut dyn Write, report: &Report) -> io::Result<()> {
         "cutoff:    {} (deleted more than {} days ago)",
         report.cutoff, report.older_than_days
     )?;
-    writeln!(
-        out,
-        "instances: {} {verb}, in {} batches",
-        report.instances, report.batches
-    )?;
-    writeln!(out, "rows {verb}, by table:")?;
-    let width = report
-        .table_order
-        .iter()
-        .map(String::len)
-        .max()
-        .unwrap_or(0);
-    for table in &report.table_order {
-        let rows = report.tables.get(table).copied().unwrap_or(0);
-        writeln!(out, "  {table:<width$}  {rows:>10}")?;
+    if report.purged_scopes.contains(&"instances") {
+        writeln!(
+            out,
+            "instances: {} {verb}, in {} batches",
+            report.instances, report.batches
+        )?;
+        writeln!(out, "rows {verb}, by table:")?;
+        let width = report
+            .table_order
+            .iter()
+            .map(String::len)
+            .max()
+            .unwrap_or(0);
+        for table in &report.table_order {
+            let rows = report.tables.get(table).copied().unwrap_or(0);
+            writeln!(out, "  {table:<width$}  {rows:>10}")?;
+        }
+        writeln!(out, "  {:<width$}  {:>10}", "total", report.total_rows())?;
     }
-    writeln!(out, "  {:<width$}  {:>10}", "total", report.total_rows())?;
+    for (scope, figures) in &report.scopes {
+        scope_section(out, scope, figures, verb)?;
+    }
     if !report.skipped_instances.is_empty() {
         writeln!(out, "instances skipped: {}", report.skipped_instances.len())?;
         for skipped in &report.skipped_instances {
@@ -108,4 +113,40 @@ pub fn report(out: &mut dyn Write, report: &Report) -> io::Result<()> {
         report.elapsed_ms as f64 / 1000.0,
         report.max_batch_ms
     )
+}
+
+/// One scope other than `instances`: rows per table, and the rows left
+/// because a row that stays still references them.
+fn scope_section(
+    out: &mut dyn Write,
+    scope: &str,
+    figures: &ScopeReport,
+    verb: &str,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "scope {scope}: {} rows {verb}, in {} batches",
+        figures.rows, figures.batches
+    )?;
+    let width = figures.tables.keys().map(String::len).max().unwrap_or(0);
+    for (table, rows) in &figures.tables {
+        writeln!(out, "  {:<width$}  {rows:>10}", escape(table))?;
+    }
+    if figures.skipped_rows > 0 {
+        writeln!(
+            out,
+            "  rows left because a row that stays references them: {}",
+            figures.skipped_rows
+        )?;
+        for skipped in &figures.skipped {
+            writeln!(
+                out,
+                "    {} {}  {}",
+                escape(&skipped.table),
+                escape(&skipped.key),
+                escape(&skipped.reason)
+            )?;
+        }
+    }
+    Ok(())
 }

@@ -33,6 +33,8 @@ pub struct Schema {
     /// Table name → columns that lead an index (the primary key included):
     /// what a lookup by that column can use.
     indexed: BTreeMap<String, BTreeSet<String>>,
+    /// Table name → its primary key's columns, in key order.
+    primary_keys: BTreeMap<String, Vec<String>>,
 }
 
 /// What kind of values a column holds, as far as a purge cares.
@@ -90,6 +92,14 @@ impl Schema {
         self.tables.get(table)?.get(column).map(String::as_str)
     }
 
+    /// The primary key's column, when the table has a single-column one.
+    pub fn single_primary_key(&self, table: &str) -> Option<&str> {
+        match self.primary_keys.get(table).map(Vec::as_slice) {
+            Some([column]) => Some(column),
+            _ => None,
+        }
+    }
+
     /// True when some index (or the primary key) starts with `column`.
     pub fn has_leading_index(&self, table: &str, column: &str) -> bool {
         self.indexed
@@ -127,6 +137,10 @@ impl Schema {
                 ref_table,
                 ref_column,
             });
+        }
+        for row in read(queries.primary_keys).await? {
+            let [table, column] = texts(&row);
+            schema.primary_keys.entry(table).or_default().push(column);
         }
         for sql in queries.leading_index_columns {
             for row in read(sql).await? {
@@ -209,6 +223,8 @@ struct CatalogueQueries {
     columns: &'static str,
     /// (table, column, referenced table, referenced column)
     foreign_keys: &'static str,
+    /// (table, column) of every primary key column, in key order
+    primary_keys: &'static str,
     /// (table, column) for the first column of every index and primary key
     leading_index_columns: &'static [&'static str],
 }
@@ -222,6 +238,9 @@ fn catalogue_queries(backend: Backend) -> CatalogueQueries {
             foreign_keys: "SELECT table_name, column_name, referenced_table_name, referenced_column_name \
                            FROM information_schema.key_column_usage \
                            WHERE table_schema = DATABASE() AND referenced_table_name IS NOT NULL",
+            primary_keys: "SELECT table_name, column_name FROM information_schema.key_column_usage \
+                           WHERE table_schema = DATABASE() AND constraint_name = 'PRIMARY' \
+                           ORDER BY table_name, ordinal_position",
             leading_index_columns: &["SELECT table_name, column_name FROM information_schema.statistics \
                                       WHERE table_schema = DATABASE() AND seq_in_index = 1"],
         },
@@ -240,6 +259,13 @@ fn catalogue_queries(backend: Backend) -> CatalogueQueries {
                            JOIN pg_attribute att ON att.attrelid = c.conrelid AND att.attnum = k.attnum \
                            JOIN pg_attribute ratt ON ratt.attrelid = c.confrelid AND ratt.attnum = k.fattnum \
                            WHERE c.contype = 'f' AND n.nspname = current_schema()",
+            primary_keys: "SELECT t.relname::text, a.attname::text FROM pg_index i \
+                           JOIN pg_class t ON t.oid = i.indrelid \
+                           JOIN pg_namespace n ON n.oid = t.relnamespace \
+                           CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, position) \
+                           JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum \
+                           WHERE i.indisprimary AND n.nspname = current_schema() \
+                           ORDER BY t.relname, k.position",
             leading_index_columns: &["SELECT t.relname::text, a.attname::text FROM pg_index i \
                                       JOIN pg_class t ON t.oid = i.indrelid \
                                       JOIN pg_namespace n ON n.oid = t.relnamespace \
@@ -252,6 +278,9 @@ fn catalogue_queries(backend: Backend) -> CatalogueQueries {
                       JOIN pragma_table_info(m.name) p WHERE m.type = 'table'",
             foreign_keys: r#"SELECT m.name, p."from", p."table", p."to" FROM sqlite_master m
                            JOIN pragma_foreign_key_list(m.name) p WHERE m.type = 'table'"#,
+            primary_keys: "SELECT m.name, p.name FROM sqlite_master m \
+                           JOIN pragma_table_info(m.name) p WHERE m.type = 'table' AND p.pk > 0 \
+                           ORDER BY m.name, p.pk",
             leading_index_columns: &[
                 "SELECT m.name, ii.name FROM sqlite_master m \
                  JOIN pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii \

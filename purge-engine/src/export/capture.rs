@@ -10,7 +10,7 @@
 //! rows out until the commit), then the same predicate deletes them, and a
 //! count that differs fails the batch rather than export the wrong rows.
 
-use purge_api::{Backend, InstanceBatch, PurgeTarget, Stmt, Tx};
+use purge_api::{Backend, Stmt, Tx};
 use serde_json::Value;
 
 /// How a server gives back the rows a delete removes.
@@ -22,24 +22,29 @@ pub enum Capture {
     LockingRead,
 }
 
-/// Deletes the rows of `target` that belong to `batch` and returns them,
-/// each as a JSON object of every one of `columns`.
+/// Deletes the rows of `table` that `predicate` selects (it appends the
+/// condition after `WHERE`) and returns them, each as a JSON object of
+/// every one of `columns`.
 pub async fn delete_captured(
     tx: &mut Tx,
-    target: &dyn PurgeTarget,
+    table: &str,
     columns: &[String],
-    batch: &InstanceBatch,
+    predicate: impl Fn(&mut Stmt),
     capture: Capture,
 ) -> Result<Vec<Value>, sqlx::Error> {
+    let from = |stmt: &mut Stmt| {
+        stmt.ident(table);
+        if stmt.backend() == Backend::Postgres {
+            stmt.push(" AS x");
+        }
+        stmt.push(" WHERE ");
+        predicate(stmt);
+    };
     let texts = match capture {
         Capture::Returning => {
             let mut stmt = tx.stmt();
-            stmt.push("DELETE FROM ").ident(target.table());
-            if stmt.backend() == Backend::Postgres {
-                stmt.push(" AS x");
-            }
-            stmt.push(" WHERE ");
-            target.push_predicate(&mut stmt, batch);
+            stmt.push("DELETE FROM ");
+            from(&mut stmt);
             stmt.push(" RETURNING ");
             push_row_json(&mut stmt, columns);
             column_texts(tx.fetch_all(&stmt).await?)
@@ -48,21 +53,19 @@ pub async fn delete_captured(
             let mut select = tx.stmt();
             select.push("SELECT ");
             push_row_json(&mut select, columns);
-            select.push(" FROM ").ident(target.table());
-            if select.backend() == Backend::Postgres {
-                select.push(" AS x");
-            }
-            select.push(" WHERE ");
-            target.push_predicate(&mut select, batch);
+            select.push(" FROM ");
+            from(&mut select);
             if select.backend() != Backend::Sqlite {
                 select.push(" FOR UPDATE");
             }
             let texts = column_texts(tx.fetch_all(&select).await?);
-            let deleted = target.delete(tx, batch).await?;
+            let mut delete = tx.stmt();
+            delete.push("DELETE FROM ");
+            from(&mut delete);
+            let deleted = tx.execute(&delete).await?;
             if deleted != texts.len() as u64 {
                 return Err(sqlx::Error::Protocol(format!(
-                    "{}: {deleted} rows deleted but {} read for the export; the batch was rolled back",
-                    target.table(),
+                    "{table}: {deleted} rows deleted but {} read for the export; the batch was rolled back",
                     texts.len()
                 )));
             }
@@ -73,9 +76,7 @@ pub async fn delete_captured(
         .into_iter()
         .map(|text| {
             serde_json::from_str(&text).map_err(|e| {
-                sqlx::Error::Decode(
-                    format!("{} returned a row that is not JSON: {e}", target.table()).into(),
-                )
+                sqlx::Error::Decode(format!("{table} returned a row that is not JSON: {e}").into())
             })
         })
         .collect()

@@ -33,7 +33,7 @@ pub struct Export {
 }
 
 /// One table's rows of a batch, as JSON objects.
-pub type TableRows = (&'static str, Vec<Value>);
+pub type TableRows = (String, Vec<Value>);
 
 impl Export {
     /// Checks that `path` is free and its directory exists; creates nothing
@@ -127,7 +127,7 @@ impl Export {
                     &Record::Row(RowRecord {
                         batch,
                         source,
-                        table: (*table).to_owned(),
+                        table: table.clone(),
                         row: row.clone(),
                     }),
                 )?;

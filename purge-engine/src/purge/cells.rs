@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use purge_api::{DatabaseKind, Registry};
+use purge_api::{DatabaseKind, Registry, Scope};
 use serde::Serialize;
 use tracing::{info, warn};
 
@@ -14,7 +14,9 @@ use super::engine::{ApiCleanup, Engine};
 use super::findings::{findings, FindingKind};
 use super::options::PurgeOptions;
 use super::plan::Plan;
-use super::report::Report;
+use super::report::{Report, SkippedTargetReport};
+use super::rows::engine::RowEngine;
+use super::rows::plan::RowsPlan;
 use crate::connections::Connections;
 use crate::control::{Cancel, Observer};
 use crate::database::schema::Schema;
@@ -314,23 +316,54 @@ async fn purge_database(
                 _ => info!("{}", finding.message),
             }
         }
-        let mut engine = Engine::new(&db, &plan, options).with_control(observer, cancel.clone());
-        if let Some(api) = api {
-            engine = engine.with_api(api);
+        let recorder = export.map(|export| Recorder {
+            export,
+            place: Place {
+                database: DatabaseKind::Cell.into(),
+                cell: mapping.and_then(|m| m.name.clone()),
+                cell_uuid: mapping.map(|m| m.uuid.clone()),
+                backend: Some(url.backend().name().to_owned()),
+                name: Some(url.database_name(&schema)),
+            },
+        });
+        let mut report = if options.scopes.contains(&Scope::Instances) {
+            let mut engine =
+                Engine::new(&db, &plan, options).with_control(observer, cancel.clone());
+            if let Some(api) = api {
+                engine = engine.with_api(api);
+            }
+            if let Some(recorder) = recorder.clone() {
+                engine = engine.with_export(recorder);
+            }
+            engine.run(url.redacted()).await?
+        } else {
+            Report::empty(url.redacted(), options)
+        };
+        if options.scopes.iter().any(|s| *s != Scope::Instances) {
+            let rows_plan = RowsPlan::new(registry, &schema, &options.scopes);
+            for table in &rows_plan.uncovered {
+                info!(%table, "a table with a deleted column that no purge target covers: its soft-deleted rows stay");
+            }
+            let engine = RowEngine {
+                db: &db,
+                plan: &rows_plan,
+                options,
+                capture: plan.capture,
+                recorder,
+                cancel: cancel.clone(),
+            };
+            for (scope, figures) in engine.run().await? {
+                report.more_remaining |= figures.more_remaining;
+                report.scopes.insert(scope.name(), figures);
+            }
+            report.skipped_targets.extend(rows_plan.skipped.iter().map(|s| SkippedTargetReport {
+                name: s.name.to_owned(),
+                table: s.table.to_owned(),
+                reason: s.reason.clone(),
+            }));
+            report.interrupted |= cancel.is_cancelled();
         }
-        if let Some(export) = export {
-            engine = engine.with_export(Recorder {
-                export,
-                place: Place {
-                    database: DatabaseKind::Cell.into(),
-                    cell: mapping.and_then(|m| m.name.clone()),
-                    cell_uuid: mapping.map(|m| m.uuid.clone()),
-                    backend: Some(url.backend().name().to_owned()),
-                    name: Some(url.database_name(&schema)),
-                },
-            });
-        }
-        engine.run(url.redacted()).await
+        Ok(report)
     }
     .await;
     db.close().await;

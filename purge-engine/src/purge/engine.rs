@@ -14,11 +14,11 @@ use super::api_database::ApiDatabase;
 use super::options::PurgeOptions;
 use super::plan::Plan;
 use super::report::{Report, SkippedInstance, SkippedTargetReport};
+use super::retry::{batch_failure, with_retries};
 use crate::control::{Cancel, Observer};
-use crate::database::errors::{is_foreign_key_violation, is_transient};
+use crate::database::errors::is_foreign_key_violation;
 use crate::error::{describe_sqlx, Error};
 use crate::export::writer::{CommitError, Recorder, TableRows};
-use crate::limits::{FIRST_RETRY_PAUSE, MAX_ATTEMPTS};
 
 /// A candidate instance: its primary key and uuid.
 #[derive(Debug, Clone)]
@@ -309,17 +309,7 @@ impl<'a> Engine<'a> {
     /// schema did not reveal, purges its instances one by one so that only
     /// the instance at fault is skipped.
     async fn purge_batch(&self, candidates: &[Candidate]) -> Result<BatchOutcome, Error> {
-        let fail = |e: CommitError| match e {
-            // The connection broke: the batch is wholly undone, unless it
-            // broke during the commit, when it may be wholly done.
-            CommitError::Database(e @ sqlx::Error::Io(_)) => {
-                Error::database("purge batch interrupted", e)
-            }
-            CommitError::Database(e) => {
-                Error::database("purge batch failed and was rolled back", e)
-            }
-            CommitError::Export(failure) => failure,
-        };
+        let fail = batch_failure;
         match self.try_batch_with_retries(candidates).await {
             Ok(outcome) => Ok(outcome),
             Err(CommitError::Database(e))
@@ -352,24 +342,12 @@ impl<'a> Engine<'a> {
     }
 
     /// Runs a batch, again after a transient conflict with a concurrent
-    /// writer (deadlock, lock wait timeout, serialization failure, busy
-    /// SQLite), with a doubling pause, at most [`MAX_ATTEMPTS`] times.
+    /// writer.
     async fn try_batch_with_retries(
         &self,
         candidates: &[Candidate],
     ) -> Result<BatchOutcome, CommitError> {
-        let mut pause = FIRST_RETRY_PAUSE;
-        for attempt in 1.. {
-            match self.try_batch(candidates).await {
-                Err(CommitError::Database(e)) if is_transient(&e) && attempt < MAX_ATTEMPTS => {
-                    warn!(attempt, error = %describe_sqlx(&e), "batch rolled back by a conflict; retrying");
-                    tokio::time::sleep(pause).await;
-                    pause *= 2;
-                }
-                other => return other,
-            }
-        }
-        unreachable!("the loop returns on the last attempt")
+        with_retries(|| self.try_batch(candidates)).await
     }
 
     async fn try_batch(&self, candidates: &[Candidate]) -> Result<BatchOutcome, CommitError> {

@@ -112,6 +112,7 @@ fn link_type_finding(schema: &Schema, registration: &Registration) -> Option<Fin
     let expected = match link {
         Link::Instance | Link::Through { .. } => ColumnKind::Integer,
         Link::Column(_) | Link::SoftDeletedColumn(_) => ColumnKind::Text,
+        Link::Own { .. } => return None,
     };
     let column = link.column();
     let found = schema.column_kind(target.table(), column)?;

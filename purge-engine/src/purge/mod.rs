@@ -9,8 +9,10 @@ pub(crate) mod findings;
 mod options;
 pub(crate) mod plan;
 mod report;
+mod retry;
+pub(crate) mod rows;
 
 pub use cells::{purge, CellReport, CellSelection, PurgeRequest, RunReport};
 pub use findings::{Finding, FindingKind, Severity};
 pub use options::{cutoff_for, PurgeOptions};
-pub use report::{Report, SkippedInstance, SkippedTargetReport};
+pub use report::{Report, ScopeReport, SkippedInstance, SkippedRow, SkippedTargetReport};

@@ -1,8 +1,10 @@
 //! What one purge run is asked to do, as plain values.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, Timelike, Utc};
+use purge_api::Scope;
 
 use crate::error::Error;
 use crate::limits::{DEFAULT_BATCH_SIZE, DEFAULT_OLDER_THAN_DAYS};
@@ -18,6 +20,11 @@ pub struct PurgeOptions {
     pub batch_size: usize,
     /// Pause between batches, to let replication and a busy cloud breathe.
     pub sleep: Option<Duration>,
+    /// What to purge; `instances` alone unless asked for more.
+    pub scopes: BTreeSet<Scope>,
+    /// With the `shadow` scope, also rows whose `deleted_at` is NULL (as
+    /// `nova-manage db purge --all` takes them).
+    pub undated_shadow_rows: bool,
 }
 
 impl PurgeOptions {
@@ -36,6 +43,8 @@ impl PurgeOptions {
             max_number: None,
             batch_size: DEFAULT_BATCH_SIZE,
             sleep: None,
+            scopes: BTreeSet::from([Scope::Instances]),
+            undated_shadow_rows: false,
         })
     }
 }

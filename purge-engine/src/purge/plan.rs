@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use purge_api::{Backend, DatabaseKind, InstanceBatch, Link, Registration, Registry, Tx};
+use purge_api::{Backend, DatabaseKind, InstanceBatch, Link, Registration, Registry, Scope, Tx};
 use tracing::{debug, warn};
 
 use crate::export::capture::{delete_captured, Capture};
@@ -87,7 +87,7 @@ impl Plan {
         let mut skipped_targets = Vec::new();
         for registration in registry.iter() {
             let target = registration.target;
-            if target.database() != database {
+            if target.database() != database || target.scope() != Scope::Instances {
                 continue;
             }
             match missing_part(schema, registration) {
@@ -148,9 +148,11 @@ impl Plan {
                 (false, None) => target.delete(tx, batch).await?,
                 (false, Some(capture)) => {
                     let columns = &self.columns[target.table()];
-                    let rows = delete_captured(tx, target, columns, batch, capture).await?;
+                    let predicate = |stmt: &mut purge_api::Stmt| target.push_predicate(stmt, batch);
+                    let rows =
+                        delete_captured(tx, target.table(), columns, predicate, capture).await?;
                     let count = rows.len() as u64;
-                    applied.exported.push((target.table(), rows));
+                    applied.exported.push((target.table().to_owned(), rows));
                     count
                 }
             };
@@ -197,7 +199,7 @@ fn blockers(schema: &Schema, active: &[&'static Registration]) -> Vec<Blocker> {
         let link_column = match parent.target.link() {
             Link::Instance => "uuid",
             Link::Column(column) | Link::SoftDeletedColumn(column) => column,
-            Link::Through { .. } => {
+            Link::Through { .. } | Link::Own { .. } => {
                 // Two hops from the instance: the engine cannot tell which
                 // instance such a row holds back, but the database still
                 // refuses the delete, and the engine then isolates the

@@ -23,6 +23,53 @@ pub struct SkippedTargetReport {
     pub reason: String,
 }
 
+/// A row of a scope other than `instances` left in place, and why.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SkippedRow {
+    pub table: String,
+    /// Its primary key, as text.
+    pub key: String,
+    /// `table.column` of each reference that held it back, or the database's
+    /// refusal.
+    pub reason: String,
+}
+
+/// What one scope other than `instances` did (`rows`, `task-log`,
+/// `shadow`). Its unit is rows: `--max-number` caps them and
+/// `--batch-size` is rows per transaction.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScopeReport {
+    /// Rows deleted (or, in a dry run, that would be).
+    pub rows: u64,
+    /// Table → rows deleted (or that would be).
+    pub tables: BTreeMap<String, u64>,
+    /// Rows left because a row that stays still references them.
+    pub skipped_rows: u64,
+    /// The first of them, with the reason (at most [`SKIPPED_SHOWN`] a table).
+    pub skipped: Vec<SkippedRow>,
+    /// Transactions run.
+    pub batches: u64,
+    /// True when `--max-number` ended the scope with rows left.
+    pub more_remaining: bool,
+}
+
+/// How many skipped rows of one table a report lists one by one.
+pub const SKIPPED_SHOWN: usize = 20;
+
+impl ScopeReport {
+    /// Adds another database's figures to these totals.
+    pub fn merge(&mut self, other: &ScopeReport) {
+        self.rows += other.rows;
+        for (table, rows) in &other.tables {
+            *self.tables.entry(table.clone()).or_default() += rows;
+        }
+        self.skipped_rows += other.skipped_rows;
+        self.skipped.extend(other.skipped.iter().cloned());
+        self.batches += other.batches;
+        self.more_remaining |= other.more_remaining;
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     pub dry_run: bool,
@@ -56,6 +103,10 @@ pub struct Report {
     pub elapsed_ms: u64,
     /// The longest single batch transaction, in milliseconds.
     pub max_batch_ms: u64,
+    /// The scopes purged (`instances` first; the others are in `scopes`).
+    pub purged_scopes: Vec<&'static str>,
+    /// What each scope other than `instances` did, by scope name.
+    pub scopes: BTreeMap<&'static str, ScopeReport>,
     /// Tables in the order their rows are deleted, for the text report.
     #[serde(skip)]
     pub table_order: Vec<String>,
@@ -73,6 +124,7 @@ impl Report {
                 .and_utc()
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             api_cleaned: true,
+            purged_scopes: options.scopes.iter().map(|s| s.name()).collect(),
             ..Report::default()
         }
     }
@@ -94,6 +146,14 @@ impl Report {
             }
         }
         self.more_remaining |= other.more_remaining;
+        for (scope, figures) in &other.scopes {
+            self.scopes.entry(scope).or_default().merge(figures);
+        }
+        for name in &other.purged_scopes {
+            if !self.purged_scopes.contains(name) {
+                self.purged_scopes.push(name);
+            }
+        }
         self.interrupted |= other.interrupted;
         self.api_cleaned &= other.api_cleaned;
         self.api_leftovers += other.api_leftovers;

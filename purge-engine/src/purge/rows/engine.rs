@@ -1,0 +1,378 @@
+//! Purging an own-row table: its rows older than the cutoff, found by
+//! keyset over the primary key, deleted in batches of one transaction each.
+//! A batch locks its rows (re-checking that they are still old and
+//! deleted), leaves those that a row which stays still references through
+//! a foreign key, deletes the rest (capturing them for the export), and
+//! commits. A foreign key the catalogue did not show makes the batch go
+//! row by row, so that only the row at fault stays.
+
+use std::collections::BTreeSet;
+
+use purge_api::{Db, Scope, Stmt, Tx, Value};
+use tracing::{info, warn};
+
+use super::plan::{RowTable, RowsPlan};
+use crate::control::Cancel;
+use crate::database::errors::is_foreign_key_violation;
+use crate::error::{describe_sqlx, Error};
+use crate::export::capture::{delete_captured, Capture};
+use crate::export::writer::{CommitError, Recorder, TableRows};
+use crate::purge::options::PurgeOptions;
+use crate::purge::report::{ScopeReport, SkippedRow, SKIPPED_SHOWN};
+use crate::purge::retry::{batch_failure, with_retries};
+
+/// Purges the tables of `plan`, scope by scope.
+pub struct RowEngine<'a> {
+    pub db: &'a Db,
+    pub plan: &'a RowsPlan,
+    pub options: &'a PurgeOptions,
+    pub capture: Capture,
+    pub recorder: Option<Recorder<'a>>,
+    pub cancel: Cancel,
+}
+
+/// One row of a batch: its key, and the values foreign keys reference.
+#[derive(Debug, Clone)]
+struct Row {
+    key: Value,
+    /// (referenced column, value) for each foreign key into the table.
+    referenced: Vec<Option<String>>,
+}
+
+/// What a batch did.
+#[derive(Debug, Default)]
+struct Outcome {
+    deleted: u64,
+    skipped: Vec<SkippedRow>,
+}
+
+impl<'a> RowEngine<'a> {
+    /// Runs every table of every scope of the plan and returns each
+    /// scope's figures. Stops between batches when cancelled.
+    pub async fn run(&self) -> Result<Vec<(Scope, ScopeReport)>, Error> {
+        let mut reports: Vec<(Scope, ScopeReport)> = Vec::new();
+        for table in &self.plan.tables {
+            if reports
+                .last()
+                .is_none_or(|(scope, _)| *scope != table.scope)
+            {
+                reports.push((table.scope, ScopeReport::default()));
+            }
+            let report = &mut reports.last_mut().expect("pushed").1;
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            self.purge_table(table, report).await?;
+        }
+        Ok(reports)
+    }
+
+    async fn purge_table(&self, table: &RowTable, report: &mut ScopeReport) -> Result<(), Error> {
+        let mut after: Option<Value> = None;
+        let before = report.rows;
+        loop {
+            if self.cancel.is_cancelled() {
+                return Ok(());
+            }
+            let remaining = self
+                .options
+                .max_number
+                .map_or(u64::MAX, |max| max.saturating_sub(report.rows));
+            if remaining == 0 {
+                report.more_remaining |=
+                    !self.candidates(table, after.as_ref(), 1).await?.is_empty();
+                return Ok(());
+            }
+            if report.batches > 0 {
+                if let Some(pause) = self.options.sleep {
+                    self.cancel.sleep(pause).await;
+                }
+            }
+            let limit = usize::try_from(remaining)
+                .map_or(self.options.batch_size, |r| r.min(self.options.batch_size));
+            let keys = self.candidates(table, after.as_ref(), limit).await?;
+            let Some(last) = keys.last() else { break };
+            after = Some(last.clone());
+            let outcome = self.purge_batch(table, &keys).await?;
+            report.batches += 1;
+            report.rows += outcome.deleted;
+            *report.tables.entry(table.table.clone()).or_default() += outcome.deleted;
+            report.skipped_rows += outcome.skipped.len() as u64;
+            let shown = report
+                .skipped
+                .iter()
+                .filter(|s| s.table == table.table)
+                .count();
+            report.skipped.extend(
+                outcome
+                    .skipped
+                    .into_iter()
+                    .take(SKIPPED_SHOWN.saturating_sub(shown)),
+            );
+        }
+        info!(
+            scope = table.scope.name(),
+            target = table.name,
+            table = %table.table,
+            rows = report.rows - before,
+            dry_run = self.options.dry_run,
+            "table done"
+        );
+        Ok(())
+    }
+
+    /// The next keys after `after`, in key order, of rows old enough. Read
+    /// without locks: the batch re-checks them under lock.
+    async fn candidates(
+        &self,
+        table: &RowTable,
+        after: Option<&Value>,
+        limit: usize,
+    ) -> Result<Vec<Value>, Error> {
+        let fail = |e| Error::database(&format!("cannot read {}", table.table), e);
+        let mut tx = self.db.begin_read().await.map_err(fail)?;
+        let mut stmt = tx.stmt();
+        stmt.push("SELECT ")
+            .ident(&table.key)
+            .push(" FROM ")
+            .ident(&table.table)
+            .push(" WHERE ");
+        self.push_predicate(table, &mut stmt);
+        if let Some(after) = after {
+            stmt.push(" AND ").ident(&table.key).push(" > ");
+            bind(&mut stmt, after);
+        }
+        stmt.push(" ORDER BY ")
+            .ident(&table.key)
+            .push(" LIMIT ")
+            .bind_int(i64::try_from(limit).unwrap_or(i64::MAX));
+        let rows = tx.fetch_all(&stmt).await.map_err(fail)?;
+        tx.rollback().await.map_err(fail)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| row.into_iter().next())
+            .collect())
+    }
+
+    fn push_predicate(&self, table: &RowTable, stmt: &mut Stmt) {
+        let undated = table.scope == Scope::Shadow && self.options.undated_shadow_rows;
+        table
+            .link
+            .push_own_predicate(stmt, self.options.cutoff, undated);
+    }
+
+    /// One batch, retried after transient conflicts; when the database
+    /// refuses it for a foreign key the catalogue did not show, row by row.
+    async fn purge_batch(&self, table: &RowTable, keys: &[Value]) -> Result<Outcome, Error> {
+        match with_retries(|| self.try_batch(table, keys)).await {
+            Ok(outcome) => Ok(outcome),
+            Err(CommitError::Database(e)) if is_foreign_key_violation(&e) => {
+                if keys.len() > 1 {
+                    warn!(table = %table.table, error = %describe_sqlx(&e), "batch refused by a foreign key; retrying its rows one by one");
+                }
+                let mut total = Outcome::default();
+                for key in keys {
+                    let one = std::slice::from_ref(key);
+                    match with_retries(|| self.try_batch(table, one)).await {
+                        Ok(outcome) => {
+                            total.deleted += outcome.deleted;
+                            total.skipped.extend(outcome.skipped);
+                        }
+                        Err(CommitError::Database(e)) if is_foreign_key_violation(&e) => {
+                            total.skipped.push(SkippedRow {
+                                table: table.table.clone(),
+                                key: key.to_text().unwrap_or_default(),
+                                reason: format!(
+                                    "the database refused the delete: {}",
+                                    describe_sqlx(&e)
+                                ),
+                            });
+                        }
+                        Err(e) => return Err(batch_failure(e)),
+                    }
+                }
+                Ok(total)
+            }
+            Err(e) => Err(batch_failure(e)),
+        }
+    }
+
+    async fn try_batch(&self, table: &RowTable, keys: &[Value]) -> Result<Outcome, CommitError> {
+        let dry_run = self.options.dry_run;
+        let mut tx = if dry_run {
+            self.db.begin_read().await?
+        } else {
+            self.db.begin_write().await?
+        };
+        let locked = self.lock(&mut tx, table, keys, !dry_run).await?;
+        let blocked = self.referenced(&mut tx, table, &locked).await?;
+        let mut outcome = Outcome::default();
+        let mut keep = Vec::new();
+        for row in locked {
+            match blocked.iter().find(|(column, values)| {
+                row.referenced[*column]
+                    .as_ref()
+                    .is_some_and(|value| values.contains(value))
+            }) {
+                Some((column, _)) => {
+                    let fk = &table.referenced_by[*column];
+                    outcome.skipped.push(SkippedRow {
+                        table: table.table.clone(),
+                        key: row.key.to_text().unwrap_or_default(),
+                        reason: format!(
+                            "still referenced by {}.{}, whose row stays",
+                            fk.table, fk.column
+                        ),
+                    });
+                }
+                None => keep.push(row.key),
+            }
+        }
+        if keep.is_empty() || dry_run {
+            outcome.deleted = keep.len() as u64;
+            tx.rollback().await?;
+            return Ok(outcome);
+        }
+        let predicate = |stmt: &mut Stmt| {
+            stmt.ident(&table.key);
+            push_in(stmt, table, &keep);
+            stmt.push(" AND ");
+            self.push_predicate(table, stmt);
+        };
+        match &self.recorder {
+            Some(recorder) => {
+                let rows = delete_captured(
+                    &mut tx,
+                    &table.table,
+                    &table.columns,
+                    predicate,
+                    self.capture,
+                )
+                .await?;
+                outcome.deleted = rows.len() as u64;
+                let number = recorder.next_batch();
+                let keys: Vec<String> = keep.iter().filter_map(Value::to_text).collect();
+                let exported: Vec<TableRows> = vec![(table.table.clone(), rows)];
+                recorder.commit(tx, number, &exported, &keys).await?;
+            }
+            None => {
+                let mut stmt = tx.stmt();
+                stmt.push("DELETE FROM ")
+                    .ident(&table.table)
+                    .push(" WHERE ");
+                predicate(&mut stmt);
+                outcome.deleted = tx.execute(&stmt).await?;
+                tx.commit().await?;
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Re-reads the batch's rows, still old enough, with the values foreign
+    /// keys reference; in a real run locks them (`FOR UPDATE`; SQLite's
+    /// `BEGIN IMMEDIATE` already holds the write lock), so that a row
+    /// inserted meanwhile to reference one waits, then fails on its vanished
+    /// parent.
+    async fn lock(
+        &self,
+        tx: &mut Tx,
+        table: &RowTable,
+        keys: &[Value],
+        lock: bool,
+    ) -> Result<Vec<Row>, sqlx::Error> {
+        let mut stmt = tx.stmt();
+        stmt.push("SELECT ").ident(&table.key);
+        for fk in &table.referenced_by {
+            stmt.push(", ").ident(&fk.ref_column);
+        }
+        stmt.push(" FROM ")
+            .ident(&table.table)
+            .push(" WHERE ")
+            .ident(&table.key);
+        push_in(&mut stmt, table, keys);
+        stmt.push(" AND ");
+        self.push_predicate(table, &mut stmt);
+        if lock && tx.backend() != purge_api::Backend::Sqlite {
+            stmt.push(" FOR UPDATE");
+        }
+        Ok(tx
+            .fetch_all(&stmt)
+            .await?
+            .into_iter()
+            .filter_map(|row| {
+                let mut values = row.into_iter();
+                let key = values.next()?;
+                Some(Row {
+                    key,
+                    referenced: values.map(|v| v.to_text()).collect(),
+                })
+            })
+            .collect())
+    }
+
+    /// For each foreign key into the table, the values of the batch that a
+    /// row of the referencing table still holds.
+    async fn referenced(
+        &self,
+        tx: &mut Tx,
+        table: &RowTable,
+        rows: &[Row],
+    ) -> Result<Vec<(usize, BTreeSet<String>)>, sqlx::Error> {
+        let mut found = Vec::new();
+        for (i, fk) in table.referenced_by.iter().enumerate() {
+            let values: Vec<String> = rows
+                .iter()
+                .filter_map(|row| row.referenced[i].clone())
+                .collect();
+            if values.is_empty() {
+                continue;
+            }
+            // Compared as text: the referencing column may be an integer,
+            // and PostgreSQL does not compare an integer with text itself.
+            let as_text = if tx.backend() == purge_api::Backend::Postgres {
+                "::text"
+            } else {
+                ""
+            };
+            let mut stmt = tx.stmt();
+            stmt.push("SELECT DISTINCT ")
+                .ident(&fk.column)
+                .push(as_text)
+                .push(" FROM ")
+                .ident(&fk.table)
+                .push(" WHERE ")
+                .ident(&fk.column)
+                .push(as_text)
+                .in_text(&values);
+            let referenced: BTreeSet<String> = tx
+                .fetch_all(&stmt)
+                .await?
+                .into_iter()
+                .filter_map(|row| row.into_iter().next().and_then(|v| v.to_text()))
+                .collect();
+            if !referenced.is_empty() {
+                found.push((i, referenced));
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// ` IN (...)` for keys of the table's key type.
+fn push_in(stmt: &mut Stmt, table: &RowTable, keys: &[Value]) {
+    if table.key_is_integer {
+        let ints: Vec<i64> = keys.iter().filter_map(Value::as_i64).collect();
+        stmt.in_int(&ints);
+    } else {
+        let texts: Vec<String> = keys.iter().filter_map(Value::to_text).collect();
+        stmt.in_text(&texts);
+    }
+}
+
+fn bind(stmt: &mut Stmt, value: &Value) {
+    match value {
+        Value::Int(v) => stmt.bind_int(*v),
+        Value::Text(v) => stmt.bind_text(v),
+        Value::Null => stmt.bind_null(),
+    };
+}

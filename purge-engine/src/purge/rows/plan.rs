@@ -1,0 +1,188 @@
+//! What the own-row scopes purge in one database: each registered target
+//! of those scopes, a family (`shadow_*`) expanded into its tables, checked
+//! against the live schema, and ordered so that a table's rows go before
+//! the rows of the tables they reference.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use purge_api::{Link, Registration, Registry, Scope};
+
+use super::super::plan::SkippedTarget;
+use crate::database::schema::{ColumnKind, ForeignKey, Schema};
+
+/// One table of an own-row scope, ready to purge.
+#[derive(Debug, Clone)]
+pub struct RowTable {
+    /// The registered target's name (a family's, for its members).
+    pub name: &'static str,
+    pub scope: Scope,
+    pub table: String,
+    pub link: Link,
+    /// Its single-column primary key, the keyset the batches walk.
+    pub key: String,
+    pub key_is_integer: bool,
+    /// Every column, for the export.
+    pub columns: Vec<String>,
+    /// Foreign keys from other tables into this one: a row they still
+    /// reference stays.
+    pub referenced_by: Vec<ForeignKey>,
+}
+
+#[derive(Debug, Default)]
+pub struct RowsPlan {
+    /// Tables in the order they are purged: scope by scope, children first.
+    pub tables: Vec<RowTable>,
+    pub skipped: Vec<SkippedTarget>,
+    /// Tables with a `deleted` column that no target of any scope covers.
+    pub uncovered: Vec<String>,
+}
+
+impl RowsPlan {
+    /// The plan for `scopes` (those other than `instances` are planned here).
+    pub fn new(registry: &Registry, schema: &Schema, scopes: &BTreeSet<Scope>) -> RowsPlan {
+        let mut plan = RowsPlan {
+            uncovered: uncovered_soft_deleted_tables(registry, schema),
+            ..RowsPlan::default()
+        };
+        for scope in scopes.iter().filter(|s| **s != Scope::Instances) {
+            let mut tables = Vec::new();
+            for registration in registry.iter() {
+                let target = registration.target;
+                if target.scope() != *scope {
+                    continue;
+                }
+                let names: Vec<String> = match target.family() {
+                    Some(prefix) => schema
+                        .tables()
+                        .filter(|t| t.starts_with(prefix) && t.len() > prefix.len())
+                        .map(str::to_owned)
+                        .collect(),
+                    None => vec![target.table().to_owned()],
+                };
+                for table in names {
+                    match row_table(registration, *scope, &table, schema) {
+                        Ok(row_table) => tables.push(row_table),
+                        Err(reason) => plan.skipped.push(SkippedTarget {
+                            name: target.name(),
+                            table: target.table(),
+                            reason,
+                        }),
+                    }
+                }
+            }
+            plan.tables.extend(children_first(tables));
+        }
+        plan
+    }
+}
+
+/// The table as the engine needs it, or why it cannot be purged here.
+fn row_table(
+    registration: &'static Registration,
+    scope: Scope,
+    table: &str,
+    schema: &Schema,
+) -> Result<RowTable, String> {
+    let link = registration.target.link();
+    let Link::Own {
+        cutoff_column,
+        soft_deleted,
+    } = link
+    else {
+        return Err(format!(
+            "target {} of scope {} does not choose rows by their own columns",
+            registration.name(),
+            scope.name()
+        ));
+    };
+    if !schema.has_table(table) {
+        return Err(format!("table {table} does not exist in this database"));
+    }
+    if !schema.has_column(table, cutoff_column) {
+        return Err(format!("table {table} has no column {cutoff_column}"));
+    }
+    if soft_deleted && !schema.has_column(table, "deleted") {
+        return Err(format!("table {table} has no column deleted"));
+    }
+    let key = schema
+        .single_primary_key(table)
+        .ok_or_else(|| format!("table {table} has no single-column primary key to walk"))?
+        .to_owned();
+    let key_is_integer = schema.column_kind(table, &key) == Some(ColumnKind::Integer);
+    let referenced_by = schema
+        .foreign_keys
+        .iter()
+        .filter(|fk| fk.ref_table == table && fk.table != table)
+        .cloned()
+        .collect();
+    Ok(RowTable {
+        name: registration.name(),
+        scope,
+        table: table.to_owned(),
+        link,
+        key,
+        key_is_integer,
+        columns: schema.columns(table).map(str::to_owned).collect(),
+        referenced_by,
+    })
+}
+
+/// Orders one scope's tables so that a table whose rows reference another's
+/// comes first (Kahn's algorithm over the live foreign keys, ties in
+/// registry order). Tables caught in a cycle keep registry order; the
+/// database refuses what cannot go, and the engine then takes the rows one
+/// by one.
+fn children_first(tables: Vec<RowTable>) -> Vec<RowTable> {
+    let names: BTreeSet<&str> = tables.iter().map(|t| t.table.as_str()).collect();
+    // parent → the children (in this scope) that must go before it.
+    let mut waiting: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+    let index: BTreeMap<&str, usize> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.table.as_str(), i))
+        .collect();
+    for (i, table) in tables.iter().enumerate() {
+        let children: BTreeSet<usize> = table
+            .referenced_by
+            .iter()
+            .filter(|fk| names.contains(fk.table.as_str()))
+            .map(|fk| index[fk.table.as_str()])
+            .collect();
+        waiting.insert(i, children);
+    }
+    let mut order = Vec::with_capacity(tables.len());
+    let mut placed = BTreeSet::new();
+    while placed.len() < tables.len() {
+        let ready = (0..tables.len())
+            .find(|i| !placed.contains(i) && waiting[i].iter().all(|c| placed.contains(c)))
+            .or_else(|| (0..tables.len()).find(|i| !placed.contains(i)))
+            .expect("a table is left");
+        placed.insert(ready);
+        order.push(ready);
+    }
+    let mut tables: Vec<Option<RowTable>> = tables.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .map(|i| tables[i].take().expect("each placed once"))
+        .collect()
+}
+
+/// Tables with a `deleted` column that no target covers: not `instances`
+/// (the instances scope), no own-row target names them, no family takes
+/// them.
+fn uncovered_soft_deleted_tables(registry: &Registry, schema: &Schema) -> Vec<String> {
+    let named: BTreeSet<&str> = registry
+        .iter()
+        .filter(|r| r.target.family().is_none())
+        .filter(|r| r.target.scope() != Scope::Instances || r.target.link() == Link::Instance)
+        .map(|r| r.target.table())
+        .collect();
+    let families: Vec<&str> = registry.iter().filter_map(|r| r.target.family()).collect();
+    schema
+        .tables()
+        .filter(|t| schema.has_column(t, "deleted"))
+        .filter(|t| !named.contains(t))
+        .filter(|t| !families.iter().any(|prefix| t.starts_with(prefix)))
+        .map(str::to_owned)
+        .collect()
+}

@@ -1,0 +1,5 @@
+//! Events of instance actions; Nova never soft-deletes them, listed so that the scope is complete.
+
+use purge_api::register_target;
+
+register_target! { table: "instance_actions_events", scope: Rows }

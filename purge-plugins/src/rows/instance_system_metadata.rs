@@ -1,0 +1,5 @@
+//! System metadata keys that live instances dropped.
+
+use purge_api::register_target;
+
+register_target! { table: "instance_system_metadata", scope: Rows }

@@ -1,0 +1,5 @@
+//! Flavor access from before flavors moved to the API database (legacy).
+
+use purge_api::register_target;
+
+register_target! { table: "instance_type_projects", scope: Rows }

@@ -1,0 +1,5 @@
+//! Per-user quota limits from before quotas moved to the API database (legacy).
+
+use purge_api::register_target;
+
+register_target! { table: "project_user_quotas", scope: Rows }

@@ -1,0 +1,5 @@
+//! Quota usages from before quotas moved to the API database (legacy).
+
+use purge_api::register_target;
+
+register_target! { table: "quota_usages", scope: Rows }

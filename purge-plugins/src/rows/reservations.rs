@@ -1,0 +1,5 @@
+//! Quota reservations from before quotas moved to the API database (legacy).
+
+use purge_api::register_target;
+
+register_target! { table: "reservations", scope: Rows }

@@ -1,0 +1,13 @@
+//! Nova's `shadow_*` tables, which `nova-manage db archive_deleted_rows`
+//! fills and `nova-manage db purge` empties: their rows deleted before the
+//! cutoff (by `deleted_at`, as `db purge --before` takes them; rows without
+//! a date only with `--undated-shadow-rows`, as `db purge --all`).
+
+use purge_api::{register_target, Link};
+
+register_target! {
+    name: "shadow_tables",
+    family: "shadow_",
+    scope: Shadow,
+    link: Link::Own { cutoff_column: "deleted_at", soft_deleted: false },
+}
