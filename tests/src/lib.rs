@@ -8,6 +8,8 @@
 //! and drops it when done; `scripts/test.sh` also sweeps any a crashed run
 //! left behind.
 
+pub mod servers;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
