@@ -3,6 +3,8 @@
 # PostgreSQL available (scripts/services.sh), then runs every test on
 # SQLite, MariaDB and PostgreSQL. Tests create and drop their own databases
 # (np_test_*); leftovers of a crashed run are swept before and after.
+# Private servers of the test lab (/tmp/np-lab-*) that a killed run left
+# are swept before.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +30,63 @@ sweep() {
   psql "$NOVA_PURGE_TEST_POSTGRES/postgres" -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'np\\_test\\_%' OR datname LIKE 'np\\_bench\\_%'" |
     stale | while read -r db; do psql -q "$NOVA_PURGE_TEST_POSTGRES/postgres" -c "DROP DATABASE \"$db\" WITH (FORCE)"; done
 }
+# Private servers of the test lab (tests/src/servers/) that a killed test
+# run left behind: /tmp/np-lab-<pid>-<start time>-*, whose test process is
+# gone. Kills their processes (the process groups recorded in the *.pid
+# files, and any process whose command line names the directory) and
+# removes the directories. The same as nova_purge_tests::servers::sweep,
+# which every test run also does when it first starts a server.
+sweep_lab() {
+  local dir rest pid start stat f p a args key id
+  for dir in /tmp/np-lab-*; do
+    [ -d "$dir" ] || continue
+    rest=${dir#/tmp/np-lab-}
+    pid=${rest%%-*}; rest=${rest#*-}; start=${rest%%-*}
+    [[ $pid =~ ^[0-9]+$ && $start =~ ^[0-9]+$ ]] || continue  # the cache, port claims
+    if stat=$(cat "/proc/$pid/stat" 2>/dev/null); then
+      stat=${stat##*) }
+      read -r -a stat <<<"$stat"
+      # Alive and the same process (not a reused pid): leave it.
+      [[ ${stat[0]} != Z && ${stat[19]} == "$start" ]] && continue
+    fi
+    for f in "$dir"/*.pid; do
+      [ -f "$f" ] || continue
+      p=$(cat "$f")
+      [[ $p =~ ^[0-9]+$ ]] || continue
+      if tr '\0' '\n' 2>/dev/null <"/proc/$p/cmdline" | grep -qF "$dir/"; then
+        kill -KILL -- "-$p" 2>/dev/null || true
+      fi
+    done
+    for f in /proc/[0-9]*/cmdline; do
+      mapfile -d '' args 2>/dev/null <"$f" || continue
+      for a in "${args[@]}"; do
+        if [[ $a == "$dir" || $a == *"$dir/"* ]]; then
+          p=${f#/proc/}; kill -KILL "${p%/cmdline}" 2>/dev/null || true
+          break
+        fi
+      done
+    done
+    sleep 0.2
+    # A PostgreSQL server killed by SIGKILL leaves its System V segment:
+    # remove it (only that one: the key must match) once its backends,
+    # which exit when they see the postmaster gone, have detached.
+    for f in "$dir"/*/data/postmaster.pid; do
+      [ -f "$f" ] || continue
+      read -r key id < <(sed -n 7p "$f") || continue
+      [[ $key =~ ^[0-9]+$ && $id =~ ^[0-9]+$ ]] || continue
+      for _ in $(seq 25); do
+        case $(ipcs -m | awk -v k="$(printf '0x%08x' "$key")" -v i="$id" \
+                 '$1 == k && $2 == i { print ($6 == 0 ? "free" : "attached") }') in
+          free) ipcrm -m "$id" 2>/dev/null || true; break ;;
+          attached) sleep 0.2 ;;
+          *) break ;;
+        esac
+      done
+    done
+    rm -rf "$dir" && echo "test.sh: removed $dir, left by a killed test run" >&2
+  done
+}
+sweep_lab
 sweep
 trap sweep EXIT
 

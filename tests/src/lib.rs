@@ -10,6 +10,7 @@ mod population;
 pub mod registered;
 mod rng;
 pub mod server;
+pub mod servers;
 mod test_db;
 
 use purge_api::Backend;
