@@ -56,6 +56,8 @@ pub struct Report {
     pub elapsed_ms: u64,
     /// The longest single batch transaction, in milliseconds.
     pub max_batch_ms: u64,
+    /// Time spent pausing between batches (`--sleep`), in milliseconds.
+    pub paused_ms: u64,
     /// Tables in the order their rows are deleted, for the text report.
     #[serde(skip)]
     pub table_order: Vec<String>,
@@ -100,6 +102,7 @@ impl Report {
         self.batches += other.batches;
         self.elapsed_ms += other.elapsed_ms;
         self.max_batch_ms = self.max_batch_ms.max(other.max_batch_ms);
+        self.paused_ms += other.paused_ms;
     }
 
     /// Adds rows deleted (or counted) per table.
