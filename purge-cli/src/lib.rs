@@ -53,7 +53,7 @@ pub fn main() -> ExitCode {
     let mut stdout = io::stdout().lock();
     let cancel = Cancel::new();
     let outcome = runtime.block_on(async {
-        terminal::interrupt::install(cancel.clone());
+        terminal::interrupt::install(cancel.clone(), log_format);
         run_with(&cli, &cancel, &mut stdout).await
     });
     match outcome {

@@ -77,23 +77,40 @@ pub fn requested_format(args: impl IntoIterator<Item = OsString>) -> LogFormat {
 /// JSON object at level ERROR with the exit code in JSON. Written whatever
 /// the log level, as errors always were.
 pub fn fatal(format: LogFormat, message: &str, exit_code: u8) {
+    always(format, "ERROR", "error: ", message, Some(exit_code));
+}
+
+/// A line for the operator that no log level hides (Ctrl-C was heard):
+/// `nova-purge: ...` in text, a JSON object at level WARN in JSON.
+pub fn notice(format: LogFormat, message: &str) {
+    always(format, "WARN", "nova-purge: ", message, None);
+}
+
+fn always(
+    format: LogFormat,
+    level: &'static str,
+    text_prefix: &str,
+    message: &str,
+    exit_code: Option<u8>,
+) {
     /// The fields in the order the subscriber writes them.
     #[derive(serde::Serialize)]
     struct Line<'a> {
         timestamp: String,
         level: &'static str,
         message: &'a str,
-        exit_code: u8,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        exit_code: Option<u8>,
     }
     let line = match format {
-        LogFormat::Text => format!("error: {message}"),
+        LogFormat::Text => format!("{text_prefix}{message}"),
         LogFormat::Json => serde_json::to_string(&Line {
             timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            level: "ERROR",
+            level,
             message,
             exit_code,
         })
-        .expect("a string map serialises"),
+        .expect("strings and numbers serialise"),
     };
     let _ = writeln!(io::stderr().lock(), "{line}");
 }
