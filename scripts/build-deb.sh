@@ -78,6 +78,8 @@ crates=$(cargo tree --locked --offline -p purge-cli --edges normal,no-proc-macro
   echo " statically linked, each under the licence shown (SPDX expression):"
   echo " ."
   sed 's/^/ /' <<<"$crates"
+  echo " ."
+  echo " libsqlite3-sys compiles in SQLite itself, which is in the public domain."
   echo
   sed '1,/^$/d' packaging/debian/copyright
 } >"$doc/copyright"

@@ -72,7 +72,7 @@ impl Progress {
                 target: crate::logging::PROGRESS_TARGET,
                 instances = done,
                 total = self.total,
-                per_second = rate.round() as u64,
+                per_second = (rate * 10.0).round() / 10.0,
                 dry_run = self.dry_run,
                 "progress"
             );
