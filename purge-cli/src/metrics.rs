@@ -513,14 +513,14 @@ mod tests {
 
     #[test]
     fn label_values_are_escaped_and_read_back() {
-        let odd = "a\\b\"c\nd";
+        let odd = "a\\b\"c\nd,e}=\"f";
         let report = run(vec![cell(Some(odd), 2, &[("instances", 2)])]);
         let text = render(
             &facts(Some(&report), ExitStatus::Done, 1_000),
             &Previous::default(),
         );
         assert!(
-            text.contains(r#"nova_purge_instances_purged_total{cell="a\\b\"c\nd"} 2"#),
+            text.contains(r#"nova_purge_instances_purged_total{cell="a\\b\"c\nd,e}=\"f"} 2"#),
             "{text}"
         );
         assert_eq!(text.lines().count(), text.split('\n').count() - 1);
