@@ -770,3 +770,38 @@ async fn json_logs_are_json_on_every_line(backend: Backend) {
     assert_eq!(down.code, 1, "{down:?}");
     assert_eq!(json_lines(&down).pop().unwrap()["exit_code"], 1);
 }
+
+// ---------------------------------------------------------------------------
+// The audit export, as a timer gives it: a directory
+// ---------------------------------------------------------------------------
+
+/// `--export DIR` writes a new `nova-purge-<UTC time>.jsonl` in DIR, so that
+/// the same option works every day.
+#[tokio::test]
+async fn an_export_directory_gets_a_new_file_per_run() {
+    let fixture = Fixture::full();
+    let test_db = TestDb::with_fixture(Backend::Sqlite, &fixture).await;
+    let specs: Vec<InstanceSpec> = (1..=2).map(|n| InstanceSpec::new(uuid(n), OLD)).collect();
+    insert_instances(&test_db, &fixture, &specs).await;
+    let dir = MetricsDir::new("export");
+    let run = purge_json(
+        &test_db,
+        &["--yes", "--export", &dir.dir.display().to_string()],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let names: Vec<String> = std::fs::read_dir(&dir.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    let name = &names[0];
+    let stamp = name
+        .strip_prefix("nova-purge-")
+        .and_then(|rest| rest.strip_suffix(".jsonl"))
+        .unwrap_or_else(|| panic!("{name}"));
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ").expect("a UTC time");
+    let text = std::fs::read_to_string(dir.dir.join(name)).unwrap();
+    let header: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(header["nova_purge_export"], 1);
+    assert!(text.lines().filter(|l| l.contains("\"committed\"")).count() >= 1);
+}
