@@ -96,6 +96,15 @@ trap sweep EXIT
 cargo build -q -p purge-cli -p nova-purge-bench
 target/debug/nova-purge-bench --smoke --nova-purge target/debug/nova-purge
 
+# The Debian package, built, installed, run and purged (root only: it uses
+# dpkg on this machine). Adds a release build of purge-cli, the one release
+# build CI makes.
+if [[ $(id -u) == 0 ]]; then
+  scripts/test-package.sh
+else
+  echo "test.sh: SKIPPED scripts/test-package.sh: it installs the package with dpkg and needs root" >&2
+fi
+
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
 else

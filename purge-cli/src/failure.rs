@@ -15,6 +15,9 @@ pub enum Failure {
     /// The report could not be written.
     #[error("cannot write the report: {0}")]
     Output(#[from] io::Error),
+    /// `--metrics-file` could not be written (after the run).
+    #[error("{0}")]
+    Metrics(String),
 }
 
 impl Failure {
@@ -22,7 +25,7 @@ impl Failure {
         match self {
             Failure::Engine(err) if err.is_input() => ExitStatus::Usage,
             Failure::Usage(_) => ExitStatus::Usage,
-            Failure::Engine(_) | Failure::Output(_) => ExitStatus::Error,
+            Failure::Engine(_) | Failure::Output(_) | Failure::Metrics(_) => ExitStatus::Error,
         }
     }
 }

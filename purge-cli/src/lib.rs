@@ -11,6 +11,7 @@ pub mod cli;
 mod commands;
 mod failure;
 mod logging;
+mod metrics;
 mod render;
 mod terminal;
 
@@ -33,31 +34,36 @@ pub use failure::Failure;
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(err) => return usage_error(err).into(),
+        Err(err) => return usage_error(err, logging::requested_format(std::env::args_os())).into(),
     };
     logging::init(&cli.logging);
+    let log_format = cli.logging.log_format;
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return ExitStatus::Error.into();
+            let status = ExitStatus::Error;
+            let message = format!("cannot start the async runtime: {err}");
+            logging::fatal(log_format, &message, status.code());
+            return status.into();
         }
     };
     let mut stdout = terminal::scrub::Scrubbed::new(io::stdout().lock());
     let cancel = Cancel::new();
     let outcome = runtime.block_on(async {
-        terminal::interrupt::install(cancel.clone());
+        terminal::interrupt::install(cancel.clone(), log_format);
         run_with(&cli, &cancel, &mut stdout).await
     });
     match outcome {
         Ok(status) => status.into(),
         Err(failure) => {
+            let status = failure.status();
             let message = purge_engine::secrets::scrub(&failure.to_string());
-            eprintln!("error: {}", purge_engine::untrusted::escape(&message));
-            failure.status().into()
+            let message = purge_engine::untrusted::escape(&message);
+            logging::fatal(log_format, &message, status.code());
+            status.into()
         }
     }
 }
@@ -80,16 +86,17 @@ async fn run_with(cli: &Cli, cancel: &Cancel, out: &mut dyn Write) -> Result<Exi
 }
 
 /// clap's own errors are several lines long; operators get one line that
-/// says what was wrong and where to look. `--help` and `--version` print as
-/// usual.
-fn usage_error(err: clap::Error) -> ExitStatus {
+/// says what was wrong and where to look (a JSON object with
+/// `--log-format json`). `--help` and `--version` print as usual.
+fn usage_error(err: clap::Error, log_format: cli::LogFormat) -> ExitStatus {
     use clap::error::ErrorKind;
-    if matches!(
+    let help = matches!(
         err.kind(),
         ErrorKind::DisplayHelp
             | ErrorKind::DisplayVersion
             | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    ) {
+    );
+    if help && !(err.use_stderr() && log_format == cli::LogFormat::Json) {
         let _ = err.print();
         return if err.use_stderr() {
             ExitStatus::Usage
@@ -98,11 +105,20 @@ fn usage_error(err: clap::Error) -> ExitStatus {
         };
     }
     let rendered = err.render().to_string();
-    let first = rendered
-        .lines()
-        .find(|line| !line.trim().is_empty())
-        .unwrap_or("error: invalid arguments");
+    let first = if help {
+        "a command is required"
+    } else {
+        rendered
+            .lines()
+            .find(|line| !line.trim().is_empty())
+            .unwrap_or("error: invalid arguments")
+    };
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    eprintln!("error: {first} (see nova-purge --help)");
-    ExitStatus::Usage
+    let status = ExitStatus::Usage;
+    logging::fatal(
+        log_format,
+        &format!("{first} (see nova-purge --help)"),
+        status.code(),
+    );
+    status
 }

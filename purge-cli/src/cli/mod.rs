@@ -107,6 +107,17 @@ pub struct LogArgs {
     /// Less log output on stderr (-q errors only, -qq nothing)
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
     pub quiet: u8,
+
+    /// Log lines on stderr as text, or as one JSON object per line (progress too; never prompts)
+    #[arg(long, global = true, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// `--log-format`: how log lines on stderr look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -239,9 +250,13 @@ pub struct PurgeArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_pause)]
     pub sleep: Option<Duration>,
 
-    /// Write every deleted row to PATH (JSON Lines, synced before each commit; never overwritten) for audits and `restore`
+    /// Write every deleted row to PATH (JSON Lines, synced before each commit; never overwritten) for audits and `restore`; a directory gets a new nova-purge-<UTC time>.jsonl
     #[arg(long, value_name = "PATH", conflicts_with = "dry_run")]
     pub export: Option<PathBuf>,
+
+    /// Write the run's Prometheus metrics to PATH for node_exporter's textfile collector (atomically; also when the run fails, not after bad usage)
+    #[arg(long, value_name = "PATH", conflicts_with = "dry_run")]
+    pub metrics_file: Option<PathBuf>,
 
     /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(short, long)]

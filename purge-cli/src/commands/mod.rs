@@ -23,10 +23,7 @@ pub async fn run(
 ) -> Result<ExitStatus, Failure> {
     let connections = || Connections::resolve(&cli.databases.sources());
     match &cli.command {
-        Command::Purge(args) => {
-            let quiet = cli.logging.quiet > 0;
-            purge::run(&connections()?, args, quiet, cancel, out).await
-        }
+        Command::Purge(args) => purge::run(&connections()?, args, &cli.logging, cancel, out).await,
         Command::Check(args) => check::run(&connections()?, args, out).await,
         Command::Restore(args) => restore::run(&connections()?, args, out).await,
         Command::Targets(args) => targets::run(args, out),

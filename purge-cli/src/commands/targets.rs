@@ -13,6 +13,7 @@ use crate::render;
 #[derive(Serialize)]
 struct TargetListing {
     name: &'static str,
+    scope: &'static str,
     table: &'static str,
     database: &'static str,
     link: String,
@@ -27,6 +28,7 @@ pub fn run(args: &TargetsArgs, out: &mut dyn Write) -> Result<ExitStatus, Failur
         .iter()
         .map(|r| TargetListing {
             name: r.target.name(),
+            scope: r.target.scope().name(),
             table: r.target.table(),
             database: r.target.database().name(),
             link: r.target.link().describe(),
@@ -38,12 +40,13 @@ pub fn run(args: &TargetsArgs, out: &mut dyn Write) -> Result<ExitStatus, Failur
     match args.format.format {
         Format::Json => render::json_pretty(out, &listing)?,
         Format::Text => {
-            let rows: Vec<[String; 6]> = listing
+            let rows: Vec<[String; 7]> = listing
                 .iter()
                 .enumerate()
                 .map(|(i, t)| {
                     [
                         (i + 1).to_string(),
+                        t.scope.to_owned(),
                         t.name.to_owned(),
                         t.table.to_owned(),
                         t.database.to_owned(),
@@ -52,7 +55,8 @@ pub fn run(args: &TargetsArgs, out: &mut dyn Write) -> Result<ExitStatus, Failur
                     ]
                 })
                 .collect();
-            let header = ["#", "NAME", "TABLE", "DB", "LINK", "DEFINED AT"].map(str::to_owned);
+            let header =
+                ["#", "SCOPE", "NAME", "TABLE", "DB", "LINK", "DEFINED AT"].map(str::to_owned);
             render::columns(out, &header, &rows)?;
         }
     }

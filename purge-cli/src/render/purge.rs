@@ -107,9 +107,14 @@ pub fn report(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             "more remaining: --max-number was reached; run again to continue"
         )?;
     }
+    let paused = if report.paused_ms > 0 {
+        format!(", paused {:.3} s", report.paused_ms as f64 / 1000.0)
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "elapsed:   {:.3} s (longest batch {} ms)",
+        "elapsed:   {:.3} s (longest batch {} ms{paused})",
         report.elapsed_ms as f64 / 1000.0,
         report.max_batch_ms
     )

@@ -5,16 +5,24 @@
 use purge_engine::Cancel;
 
 use crate::cli::exit::ExitStatus;
+use crate::cli::LogFormat;
+use crate::logging;
 
 /// Watches for Ctrl-C (SIGINT) in the background and cancels `cancel` on
 /// the first one. Call once, from inside the runtime.
-pub fn install(cancel: Cancel) {
+pub fn install(cancel: Cancel, log_format: LogFormat) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
         }
         cancel.cancel();
-        eprintln!("\nnova-purge: interrupted; stopping after the batch in flight commits (Ctrl-C again to abort it)");
+        if log_format == LogFormat::Text {
+            eprintln!();
+        }
+        logging::notice(
+            log_format,
+            "interrupted; stopping after the batch in flight commits (Ctrl-C again to abort it)",
+        );
         if tokio::signal::ctrl_c().await.is_ok() {
             std::process::exit(i32::from(ExitStatus::Interrupted.code()));
         }

@@ -14,7 +14,7 @@ use purge_engine::{Error, Observer};
 use progress::Progress;
 
 /// The command line's [`Observer`]: confirmation on the terminal (unless
-/// `--yes`), progress on stderr (unless quiet or JSON).
+/// `--yes`), progress on stderr (unless quiet or a JSON report).
 pub struct TerminalObserver {
     /// `--yes`: confirmed in advance.
     pub assume_yes: bool,
@@ -22,15 +22,24 @@ pub struct TerminalObserver {
     pub cutoff: NaiveDateTime,
     /// Show progress on stderr.
     pub show_progress: bool,
+    /// `--log-format json`: stderr carries only JSON lines, so progress is
+    /// a log event and there is no prompt.
+    pub json_logs: bool,
     progress: Mutex<Option<Progress>>,
 }
 
 impl TerminalObserver {
-    pub fn new(assume_yes: bool, cutoff: NaiveDateTime, show_progress: bool) -> Self {
+    pub fn new(
+        assume_yes: bool,
+        cutoff: NaiveDateTime,
+        show_progress: bool,
+        json_logs: bool,
+    ) -> Self {
         TerminalObserver {
             assume_yes,
             cutoff,
             show_progress,
+            json_logs,
             progress: Mutex::new(None),
         }
     }
@@ -52,6 +61,14 @@ impl Observer for TerminalObserver {
     fn confirm(&self, what: &str) -> Result<(), Error> {
         if self.assume_yes {
             return Ok(());
+        }
+        if self.json_logs {
+            // A question would be a line that is not JSON on stderr.
+            return Err(Error::Input(
+                "refusing to delete without confirmation: --log-format json never prompts; \
+                 pass --yes (and consider --dry-run first)"
+                    .to_owned(),
+            ));
         }
         let stdin = io::stdin();
         if !stdin.is_terminal() {
@@ -81,7 +98,7 @@ impl Observer for TerminalObserver {
 
     /// A bar with the fraction done is worth a `COUNT` only on a terminal.
     fn wants_total(&self) -> bool {
-        self.show_progress && Progress::is_interactive()
+        self.show_progress && !self.json_logs && Progress::is_interactive()
     }
 
     fn database_started(&self, total: Option<u64>, dry_run: bool) {
@@ -90,7 +107,7 @@ impl Observer for TerminalObserver {
                 .progress
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner()) =
-                Some(Progress::start(total, dry_run));
+                Some(Progress::start(total, dry_run, self.json_logs));
         }
     }
 

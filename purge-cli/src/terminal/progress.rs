@@ -1,5 +1,6 @@
 //! Progress of a long purge on stderr: a line redrawn in place on a
-//! terminal, a plain line every half minute otherwise. Never on stdout.
+//! terminal, a plain line every half minute otherwise, or with
+//! `--log-format json` a log event every half minute. Never on stdout.
 
 use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -11,6 +12,9 @@ const REDRAW_INTERVAL: Duration = Duration::from_millis(200);
 
 pub struct Progress {
     interactive: bool,
+    /// As JSON log events (`--log-format json`).
+    json: bool,
+    dry_run: bool,
     /// Candidates, when counted.
     total: Option<u64>,
     verb: &'static str,
@@ -24,10 +28,12 @@ impl Progress {
         io::stderr().is_terminal()
     }
 
-    pub fn start(total: Option<u64>, dry_run: bool) -> Progress {
+    pub fn start(total: Option<u64>, dry_run: bool, json: bool) -> Progress {
         let now = Instant::now();
         Progress {
-            interactive: Progress::is_interactive(),
+            interactive: !json && Progress::is_interactive(),
+            json,
+            dry_run,
             total,
             verb: if dry_run { "counted" } else { "purged" },
             started: now,
@@ -61,6 +67,17 @@ impl Progress {
         } else {
             0.0
         };
+        if self.json {
+            tracing::info!(
+                target: crate::logging::PROGRESS_TARGET,
+                instances = done,
+                total = self.total,
+                per_second = (rate * 10.0).round() / 10.0,
+                dry_run = self.dry_run,
+                "progress"
+            );
+            return;
+        }
         let mut line = match self.total {
             Some(total) => format!("{} {done} of {total} instances", self.verb),
             None => format!("{} {done} instances", self.verb),

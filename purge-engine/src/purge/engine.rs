@@ -131,7 +131,9 @@ impl<'a> Engine<'a> {
             }
             if report.batches > 0 {
                 if let Some(pause) = self.options.sleep {
+                    let paused = Instant::now();
                     self.cancel.sleep(pause).await;
+                    report.paused_ms += elapsed_ms(paused);
                 }
             }
             let limit = usize::try_from(remaining).map_or(self.options.batch_size, |remaining| {

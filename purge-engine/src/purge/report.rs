@@ -107,6 +107,8 @@ pub struct Report {
     pub purged_scopes: Vec<&'static str>,
     /// What each scope other than `instances` did, by scope name.
     pub scopes: BTreeMap<&'static str, ScopeReport>,
+    /// Time spent pausing between batches (`--sleep`), in milliseconds.
+    pub paused_ms: u64,
     /// Tables in the order their rows are deleted, for the text report.
     #[serde(skip)]
     pub table_order: Vec<String>,
@@ -160,6 +162,7 @@ impl Report {
         self.batches += other.batches;
         self.elapsed_ms += other.elapsed_ms;
         self.max_batch_ms = self.max_batch_ms.max(other.max_batch_ms);
+        self.paused_ms += other.paused_ms;
     }
 
     /// Adds rows deleted (or counted) per table.

@@ -55,10 +55,30 @@ fn targets_lists_every_target_in_a_valid_order() {
         names, expected,
         "the binary lists other targets, or in another order"
     );
-    let position = |name: &str| names.iter().position(|n| *n == name).unwrap();
     // The cell database's targets first, `instances` last among them; then
     // the API database's.
-    let cell: Vec<&str> = listing
+    // The instances scope comes first, then the others, each scope whole.
+    let scopes: Vec<&str> = listing
+        .iter()
+        .map(|t| t["scope"].as_str().unwrap())
+        .collect();
+    let mut seen: Vec<&str> = scopes.clone();
+    seen.dedup();
+    assert_eq!(
+        seen,
+        ["instances", "rows", "task-log", "shadow"],
+        "{scopes:?}"
+    );
+    let instances: Vec<&serde_json::Value> = listing
+        .iter()
+        .filter(|t| t["scope"] == "instances")
+        .collect();
+    let names: Vec<&str> = instances
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    let position = |name: &str| names.iter().position(|n| *n == name).unwrap();
+    let cell: Vec<&str> = instances
         .iter()
         .filter(|t| t["database"] == "cell")
         .map(|t| t["name"].as_str().unwrap())
@@ -76,7 +96,7 @@ fn targets_lists_every_target_in_a_valid_order() {
     }
     assert!(position("instance_actions_events") < position("instance_actions"));
     for target in listing {
-        for key in ["name", "table", "database", "link", "defined_at"] {
+        for key in ["name", "scope", "table", "database", "link", "defined_at"] {
             assert!(target[key].is_string(), "{key} missing in {target}");
         }
     }

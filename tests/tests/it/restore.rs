@@ -193,7 +193,7 @@ async fn files_that_are_not_exports_restore_nothing(backend: Backend) {
 }
 
 /// A hand-made line that names a table nova-purge does not purge (a cell's
-/// `services`) is refused before anything is written, whole batches
+/// `alembic_version`) is refused before anything is written, whole batches
 /// included.
 async fn rows_of_tables_no_target_purges_are_refused(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
@@ -201,14 +201,14 @@ async fn rows_of_tables_no_target_purges_are_refused(backend: Backend) {
     let purged = test_db.snapshot().await;
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str(
-        "{\"batch\":99,\"source\":1,\"table\":\"services\",\"row\":{\"id\":77,\"host\":\"evil\",\"deleted\":0}}\n\
+        "{\"batch\":99,\"source\":1,\"table\":\"alembic_version\",\"row\":{\"version_num\":\"evil\"}}\n\
          {\"batch\":99,\"source\":1,\"committed\":[]}\n",
     );
     let hostile = dir.path().join("hostile.jsonl");
     std::fs::write(&hostile, text).unwrap();
     let run = restore(&test_db, &hostile, &[]);
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("`services`"), "{run:?}");
+    assert!(run.stderr.contains("`alembic_version`"), "{run:?}");
     assert_eq!(test_db.snapshot().await, purged, "something was written");
 }
 
