@@ -1,289 +1,25 @@
-//! `purge --metrics-file PATH`: the run in Prometheus text format, for
-//! node_exporter's textfile collector, written atomically (a temporary file
-//! in the same directory, synced, then renamed over PATH), so that the
-//! collector never reads half a file.
-//!
-//! Two kinds of series (docs/operations.md lists them all):
-//!
-//! - counters (`_total`) count over every run that wrote the file: each run
-//!   reads the previous file and adds its own figures, so that
-//!   `increase(...[1d])` is what was purged in a day, however many runs it
-//!   took. Removing the file resets them, which Prometheus handles as a
-//!   counter reset.
-//! - gauges describe the last run (`nova_purge_last_run_*`), except
-//!   `nova_purge_last_success_timestamp_seconds`, which only a successful
-//!   run (exit code 0 or 3) moves and every other run carries over.
-//!
-//! Per-cell series have a `cell` label (the cell's name, else its uuid,
-//! `local` for a database that the API database does not list); rows have
-//! `scope` and `table` labels.
+//! The series of the metrics file, computed from the engine's report: what
+//! was purged by cell, scope and table (counters over every run), and how
+//! the last run went (gauges).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::fs::{self, File};
-use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use purge_engine::purge::{CellReport, Report, RunReport};
+use purge_api::Scope;
+use purge_engine::purge::{CellReport, Report};
 
-use crate::cli::exit::ExitStatus;
+use super::text_format::{escape_help, escape_label, Family, Kind, Previous};
+use super::{is_success, RunFacts};
 
-/// Every metric name starts with this.
-const PREFIX: &str = "nova_purge_";
-
-/// Why rows were purged. Every row goes with its instance today; a new
-/// scope (old rows of live instances, say) is one more variant, and its
-/// rows one more value of the `scope` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// The rows of purged soft-deleted instances, and the instances.
-    Instances,
-}
-
-impl Scope {
-    pub fn label(self) -> &'static str {
-        match self {
-            Scope::Instances => "instances",
-        }
+/// The rows a report says `scope` purged, by table.
+fn rows_of(scope: Scope, report: &Report) -> Option<&std::collections::BTreeMap<String, u64>> {
+    match scope {
+        Scope::Instances => Some(&report.tables),
+        other => report
+            .scopes
+            .get(other.name())
+            .map(|figures| &figures.tables),
     }
-
-    /// The rows a report says this scope purged, by table.
-    fn rows(self, report: &Report) -> &BTreeMap<String, u64> {
-        match self {
-            Scope::Instances => &report.tables,
-        }
-    }
-
-    const ALL: [Scope; 1] = [Scope::Instances];
-}
-
-/// What a metrics file says about one run.
-#[derive(Debug)]
-pub struct RunFacts<'a> {
-    /// The engine's report; `None` when the run failed without one.
-    pub report: Option<&'a RunReport>,
-    /// How the run ended.
-    pub exit: ExitStatus,
-    /// When it ended.
-    pub finished: SystemTime,
-    /// Wall time of the whole run, connections included.
-    pub duration: Duration,
-}
-
-/// Checks, before anything is read or deleted, that a metrics file can be
-/// created at `path`: a run that cannot report should not start.
-pub fn check_writable(path: &Path) -> Result<(), String> {
-    let cannot = |why: String| format!("cannot write the metrics file {}: {why}", path.display());
-    if path.file_name().is_none() || path.is_dir() {
-        return Err(cannot(
-            "give a file name (node_exporter reads *.prom)".to_owned(),
-        ));
-    }
-    let dir = directory(path);
-    match fs::metadata(&dir) {
-        Ok(meta) if meta.is_dir() => {}
-        Ok(_) => return Err(cannot(format!("{} is not a directory", dir.display()))),
-        Err(err) => return Err(cannot(format!("{}: {err}", dir.display()))),
-    }
-    temp_file(path)
-        .map(drop)
-        .map_err(|err| cannot(format!("cannot create a file in {}: {err}", dir.display())))
-}
-
-/// Writes the metrics of `run` to `path`, carrying over the counters and
-/// the last success of the file already there.
-pub fn record(path: &Path, run: &RunFacts) -> io::Result<()> {
-    let previous = match fs::read_to_string(path) {
-        Ok(text) => Previous::parse(&text).unwrap_or_else(|err| {
-            tracing::warn!(
-                file = %path.display(),
-                error = %err,
-                "the previous metrics file cannot be read back; its counters and last success are not carried over"
-            );
-            Previous::default()
-        }),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Previous::default(),
-        Err(err) => return Err(err),
-    };
-    write_atomically(path, &render(run, &previous))
-}
-
-/// The directory of `path` (`.` for a bare file name).
-fn directory(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-        _ => PathBuf::from("."),
-    }
-}
-
-/// A temporary file beside `path`, named so that the collector, which
-/// reads `*.prom`, never picks it up.
-fn temp_file(path: &Path) -> io::Result<tempfile::NamedTempFile> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(directory(path))
-}
-
-/// Temporary file, contents, mode 0644 (the collector runs as another
-/// user), fsync, rename over `path`, fsync of the directory. On an error
-/// the temporary file is removed and `path` is as it was.
-fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
-    let mut file = temp_file(path)?;
-    file.write_all(text.as_bytes())?;
-    file.as_file()
-        .set_permissions(fs::Permissions::from_mode(0o644))?;
-    file.as_file().sync_all()?;
-    file.persist(path).map_err(|err| err.error)?;
-    File::open(directory(path))?.sync_all()
-}
-
-// ---------------------------------------------------------------------------
-// The text format
-// ---------------------------------------------------------------------------
-
-/// A series' labels, sorted by name.
-type Labels = BTreeMap<String, String>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Counter,
-    Gauge,
-}
-
-/// One metric: its name (without the prefix), type, help and series.
-struct Family {
-    name: &'static str,
-    kind: Kind,
-    help: &'static str,
-    series: BTreeMap<Labels, f64>,
-}
-
-impl Family {
-    fn new(name: &'static str, kind: Kind, help: &'static str) -> Family {
-        Family {
-            name,
-            kind,
-            help,
-            series: BTreeMap::new(),
-        }
-    }
-
-    fn add(&mut self, labels: &[(&str, &str)], value: f64) {
-        let labels = labels
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        *self.series.entry(labels).or_default() += value;
-    }
-
-    fn set(&mut self, labels: &[(&str, &str)], value: f64) {
-        let labels = labels
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        self.series.insert(labels, value);
-    }
-
-    fn full_name(&self) -> String {
-        format!("{PREFIX}{}", self.name)
-    }
-}
-
-/// What the previous file said that a new one carries over.
-#[derive(Debug, Default)]
-pub struct Previous {
-    /// Every sample, by full metric name and labels.
-    samples: BTreeMap<(String, Labels), f64>,
-}
-
-impl Previous {
-    /// Reads a file this module wrote. Comments are skipped; a line that is
-    /// not a sample is an error, and nothing is carried over.
-    pub fn parse(text: &str) -> Result<Previous, String> {
-        let mut samples = BTreeMap::new();
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let (name, labels, value) =
-                parse_sample(line).ok_or_else(|| format!("line {}: not a sample", n + 1))?;
-            samples.insert((name, labels), value);
-        }
-        Ok(Previous { samples })
-    }
-
-    fn counters<'a>(&'a self, name: &'a str) -> impl Iterator<Item = (&'a Labels, f64)> + 'a {
-        self.samples
-            .iter()
-            .filter(move |((n, _), _)| n == name)
-            .map(|((_, labels), value)| (labels, *value))
-    }
-
-    fn value(&self, name: &str) -> Option<f64> {
-        self.samples.get(&(name.to_owned(), Labels::new())).copied()
-    }
-}
-
-/// `name{label="value",...} value [timestamp]`.
-fn parse_sample(line: &str) -> Option<(String, Labels, f64)> {
-    let name_end = line
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
-        .unwrap_or(line.len());
-    let (name, mut rest) = line.split_at(name_end);
-    if name.is_empty() {
-        return None;
-    }
-    let mut labels = Labels::new();
-    if let Some(after) = rest.strip_prefix('{') {
-        rest = after;
-        loop {
-            rest = rest.trim_start_matches(',');
-            if let Some(after) = rest.strip_prefix('}') {
-                rest = after;
-                break;
-            }
-            let (label, after) = rest.split_once("=\"")?;
-            let mut value = String::new();
-            let mut chars = after.char_indices();
-            let end = loop {
-                let (i, c) = chars.next()?;
-                match c {
-                    '"' => break i,
-                    '\\' => match chars.next()?.1 {
-                        'n' => value.push('\n'),
-                        other => value.push(other),
-                    },
-                    other => value.push(other),
-                }
-            };
-            labels.insert(label.to_owned(), value);
-            rest = &after[end + 1..];
-        }
-    }
-    let value = rest.split_whitespace().next()?.parse().ok()?;
-    Some((name.to_owned(), labels, value))
-}
-
-/// A label value as the text format wants it: `\`, `"` and newline
-/// escaped.
-fn escape_label(value: &str) -> String {
-    value
-        .replace('\\', r"\\")
-        .replace('"', r#"\""#)
-        .replace('\n', r"\n")
-}
-
-/// HELP text: `\` and newline escaped.
-fn escape_help(text: &str) -> String {
-    text.replace('\\', r"\\").replace('\n', r"\n")
 }
 
 fn seconds(ms: u64) -> f64 {
@@ -304,14 +40,8 @@ fn cell_label(cell: &CellReport) -> &str {
         .unwrap_or("local")
 }
 
-/// Whether a run with this exit status succeeded: done, or done with more
-/// left for the next run.
-pub fn is_success(exit: ExitStatus) -> bool {
-    matches!(exit, ExitStatus::Done | ExitStatus::MoreRemaining)
-}
-
 /// The whole file.
-pub fn render(run: &RunFacts, previous: &Previous) -> String {
+pub(super) fn render(run: &RunFacts, previous: &Previous) -> String {
     use Kind::{Counter, Gauge};
     let mut instances = Family::new(
         "instances_purged_total",
@@ -392,8 +122,8 @@ pub fn render(run: &RunFacts, previous: &Previous) -> String {
             instances.add(&[("cell", label)], report.instances as f64);
             batches.add(&[("cell", label)], report.batches as f64);
             for scope in Scope::ALL {
-                for (table, n) in scope.rows(report) {
-                    let labels = [("cell", label), ("scope", scope.label()), ("table", table)];
+                for (table, n) in rows_of(scope, report).into_iter().flatten() {
+                    let labels = [("cell", label), ("scope", scope.name()), ("table", table)];
                     rows.add(&labels, *n as f64);
                 }
             }
@@ -465,7 +195,14 @@ pub fn render(run: &RunFacts, previous: &Previous) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::exit::ExitStatus;
+    use crate::metrics::text_format::{Labels, Previous};
+    use crate::metrics::{check_writable, write_atomically};
+    use purge_engine::purge::RunReport;
     use purge_engine::purge::SkippedInstance;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
 
     fn cell(name: Option<&str>, instances: u64, tables: &[(&str, u64)]) -> CellReport {
         CellReport {
