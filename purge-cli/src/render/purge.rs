@@ -63,8 +63,11 @@ pub fn report(out: &mut dyn Write, report: &Report) -> io::Result<()> {
         }
         writeln!(out, "  {:<width$}  {:>10}", "total", report.total_rows())?;
     }
-    for (scope, figures) in &report.scopes {
-        scope_section(out, scope, figures, verb)?;
+    // In the order the run purged them.
+    for scope in &report.purged_scopes {
+        if let Some(figures) = report.scopes.get(scope) {
+            scope_section(out, scope, figures, verb)?;
+        }
     }
     if !report.skipped_instances.is_empty() {
         writeln!(out, "instances skipped: {}", report.skipped_instances.len())?;

@@ -51,10 +51,13 @@ impl RowsPlan {
                 if target.scope() != *scope {
                     continue;
                 }
+                // A family's members are its tables that have the column it
+                // dates rows by (`shadow_alembic_version` has none).
                 let names: Vec<String> = match target.family() {
                     Some(prefix) => schema
                         .tables()
                         .filter(|t| t.starts_with(prefix) && t.len() > prefix.len())
+                        .filter(|t| schema.has_column(t, target.link().column()))
                         .map(str::to_owned)
                         .collect(),
                     None => vec![target.table().to_owned()],
