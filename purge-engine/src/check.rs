@@ -2,17 +2,18 @@
 //! what will make a purge slow, and what a purge would remove. Deletes
 //! nothing. `purge` logs the same findings before it starts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use purge_api::{Db, Registry};
+use purge_api::{Db, Registry, Scope};
 use serde::Serialize;
 
 use crate::connections::Connections;
 use crate::database::schema::Schema;
 use crate::error::Error;
 use crate::purge::engine::Engine;
-use crate::purge::findings::findings;
+use crate::purge::findings::{findings, uncovered_soft_delete};
 use crate::purge::plan::Plan;
+use crate::purge::rows::plan::RowsPlan;
 use crate::purge::PurgeOptions;
 pub use crate::purge::{Finding, FindingKind, Severity};
 
@@ -120,6 +121,11 @@ async fn check(
         skipped,
     });
     report.findings = findings(&schema, &plan, db.backend());
+    let every_scope: BTreeSet<Scope> = Scope::ALL.into_iter().collect();
+    let rows_plan = RowsPlan::new(registry, &schema, &every_scope);
+    report
+        .findings
+        .extend(uncovered_soft_delete(&rows_plan.uncovered));
     for finding in &mut report.findings {
         if finding.kind != FindingKind::UncoveredTable {
             continue;

@@ -351,6 +351,7 @@ async fn purge_database(
                 capture: plan.capture,
                 recorder,
                 cancel: cancel.clone(),
+                dry_deleted: Default::default(),
             };
             for (scope, figures) in engine.run().await? {
                 report.more_remaining |= figures.more_remaining;

@@ -31,6 +31,9 @@ pub enum FindingKind {
     LinkType,
     /// A lookup column that no index leads.
     MissingIndex,
+    /// A table with a `deleted` column that no target of any scope covers:
+    /// its soft-deleted rows stay whatever `--scope` says.
+    UncoveredSoftDelete,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -169,4 +172,24 @@ fn missing_index(
         )),
         blocked_candidates: None,
     })
+}
+
+/// Tables with a `deleted` column that no target of any scope covers.
+pub fn uncovered_soft_delete(tables: &[String]) -> Vec<Finding> {
+    tables
+        .iter()
+        .map(|table| Finding {
+            severity: Severity::Warning,
+            kind: FindingKind::UncoveredSoftDelete,
+            table: table.clone(),
+            column: Some("deleted".to_owned()),
+            message: format!(
+                "{table} has a deleted column, and no purge target of any scope covers it: its soft-deleted rows stay"
+            ),
+            suggestion: Some(
+                "register a target of the rows scope for it (docs/adding-a-target.md)".to_owned(),
+            ),
+            blocked_candidates: None,
+        })
+        .collect()
 }

@@ -104,9 +104,10 @@ pub async fn restore(
     Ok(report)
 }
 
-/// The second pass: each whole part, restored when its `committed` line
-/// comes (or, for a part without one, at the end of the file). Memory holds
-/// only the parts whose rows have come and whose commit has not.
+/// The second pass: each whole part, in the reverse of the order it was
+/// deleted in (an undo log's order: a table the `rows` scope emptied after
+/// its children gets its rows back before them), its rows read from where
+/// the first pass found them. Memory holds one part at a time.
 async fn put_back_parts(
     scan: &Scan,
     targets: &Targets,
@@ -115,46 +116,52 @@ async fn put_back_parts(
     report: &mut RestoreReport,
 ) -> Result<(), Error> {
     let rank = parents_first(registry);
-    let mut pending: BTreeMap<PartKey, Rows> = BTreeMap::new();
-    for line in Lines::open(&options.path)?.skip(1) {
-        let (_, line) = line?;
-        let Ok(record) = parse(&line) else { continue };
-        let (key, row, committed) = match record {
-            Record::Row(row) => ((row.batch, row.source), Some((row.table, row.row)), false),
-            Record::Committed(commit) => ((commit.batch, commit.source), None, true),
-            Record::RowV1(row) => (
-                (row.batch, scan.v1_number(row.database, row.cell)),
-                Some((row.table, row.row)),
-                false,
-            ),
-            Record::CommittedV1(commit) => (
-                (commit.batch, scan.v1_number(commit.database, commit.cell)),
-                None,
-                true,
-            ),
-            Record::Header(_) | Record::Source(_) => continue,
-        };
-        if scan
-            .parts
-            .get(&key)
-            .is_none_or(|part| part.damaged.is_some())
-        {
-            continue;
-        }
-        if let Some(row) = row {
-            pending.entry(key).or_default().push(row);
-        }
-        if committed {
-            let rows = pending.remove(&key).unwrap_or_default();
-            restore_part(scan, targets, key, &rows, &rank, options, report, true).await?;
-        }
-    }
-    // Parts without a committed record, or whose record was cut short.
-    for (key, rows) in pending {
-        let committed = scan.parts[&key].committed.is_some();
-        restore_part(scan, targets, key, &rows, &rank, options, report, committed).await?;
+    let mut parts: Vec<(&PartKey, &scan::PartInfo)> = scan
+        .parts
+        .iter()
+        .filter(|(_, part)| part.damaged.is_none())
+        .collect();
+    parts.sort_by_key(|(_, part)| std::cmp::Reverse(part.committed.unwrap_or(part.last_line)));
+    for (key, part) in parts {
+        let rows = read_rows(scan, options, *key, part)?;
+        let committed = part.committed.is_some();
+        restore_part(
+            scan, targets, *key, &rows, &rank, options, report, committed,
+        )
+        .await?;
     }
     Ok(())
+}
+
+/// A part's rows, read from the byte range the first pass recorded.
+fn read_rows(
+    scan: &Scan,
+    options: &RestoreOptions,
+    key: PartKey,
+    part: &scan::PartInfo,
+) -> Result<Rows, Error> {
+    let mut rows = Rows::new();
+    if part.rows == 0 {
+        return Ok(rows);
+    }
+    let mut lines = Lines::open_at(&options.path, part.rows_start, part.first_line)?;
+    while lines.offset() < part.rows_end {
+        let Some(line) = lines.next() else { break };
+        let (_, line) = line?;
+        let (row_key, table, row) = match parse(&line) {
+            Ok(Record::Row(row)) => ((row.batch, row.source), row.table, row.row),
+            Ok(Record::RowV1(row)) => (
+                (row.batch, scan.v1_number(row.database, row.cell)),
+                row.table,
+                row.row,
+            ),
+            _ => continue,
+        };
+        if row_key == key {
+            rows.push((table, row));
+        }
+    }
+    Ok(rows)
 }
 
 /// Restores one part, or skips it when it never committed and its
@@ -197,21 +204,22 @@ async fn restore_part(
 /// database the part came from: a hand-made line must not write to
 /// `services` or `cell_mappings`.
 fn check_tables(scan: &Scan, registry: &Registry) -> Result<(), Error> {
-    let allowed = |database: Database| -> BTreeSet<&'static str> {
+    let purged_here = |database: Database, table: &str| {
         registry
             .iter()
             .filter(|r| Database::from(r.target.database()) == database)
-            .map(|r| r.target.table())
-            .collect()
+            .any(|r| match r.target.family() {
+                Some(prefix) => table.starts_with(prefix) && table.len() > prefix.len(),
+                None => r.target.table() == table,
+            })
     };
-    let (cell, api) = (allowed(Database::Cell), allowed(Database::Api));
     for ((batch, source), part) in &scan.parts {
         let place = &scan.sources[source];
-        let allowed = match place.database {
-            Database::Cell => &cell,
-            Database::Api => &api,
-        };
-        if let Some(table) = part.tables.iter().find(|t| !allowed.contains(t.as_str())) {
+        if let Some(table) = part
+            .tables
+            .iter()
+            .find(|t| !purged_here(place.database, t.as_str()))
+        {
             return Err(Error::Input(format!(
                 "the export's batch {batch} (line {}) has rows of `{}`, which is not a table nova-purge purges in the {} database; refusing to restore anything",
                 part.first_line,

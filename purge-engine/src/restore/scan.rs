@@ -26,6 +26,9 @@ pub struct PartInfo {
     /// Line of its first row, and of its last.
     pub first_line: usize,
     pub last_line: usize,
+    /// Byte offset of its first row's line, and just past its last row's.
+    pub rows_start: u64,
+    pub rows_end: u64,
     pub rows: u64,
     /// Line of its `committed` record, if there is one.
     pub committed: Option<usize>,
@@ -62,6 +65,8 @@ pub struct Lines {
     reader: BufReader<File>,
     path: PathBuf,
     number: usize,
+    /// Bytes read so far: where the next line starts.
+    offset: u64,
 }
 
 impl Lines {
@@ -70,7 +75,27 @@ impl Lines {
             reader: BufReader::new(open(path)?),
             path: path.to_owned(),
             number: 0,
+            offset: 0,
         })
+    }
+
+    /// The lines from byte `offset` on, numbered from `number` (the number
+    /// of the line that starts there).
+    pub fn open_at(path: &Path, offset: u64, number: usize) -> Result<Lines, Error> {
+        use std::io::{Seek, SeekFrom};
+        let mut lines = Lines::open(path)?;
+        lines
+            .reader
+            .seek(SeekFrom::Start(offset))
+            .map_err(|e| Error::Input(format!("cannot read {}: {e}", path.display())))?;
+        lines.offset = offset;
+        lines.number = number.saturating_sub(1);
+        Ok(lines)
+    }
+
+    /// Where the next line starts.
+    pub fn offset(&self) -> u64 {
+        self.offset
     }
 }
 
@@ -93,6 +118,7 @@ impl Iterator for Lines {
             return None;
         }
         self.number += 1;
+        self.offset += read as u64;
         if buffer.last() == Some(&b'\n') {
             buffer.pop();
         }
@@ -182,8 +208,12 @@ impl Scan {
             ))
         };
         let mut header = false;
-        for line in Lines::open(path)? {
+        let mut lines = Lines::open(path)?;
+        loop {
+            let start = lines.offset();
+            let Some(line) = lines.next() else { break };
             let (number, line) = line?;
+            let end = lines.offset();
             let record = parse(&line);
             if number == 1 {
                 match record {
@@ -229,7 +259,7 @@ impl Scan {
                             format!("names source {}, not described before it", row.source),
                         ));
                     } else {
-                        scan.row(number, (row.batch, row.source), row.table);
+                        scan.row(number, (start, end), (row.batch, row.source), row.table);
                     }
                 }
                 Ok(Record::Committed(commit)) => {
@@ -237,7 +267,7 @@ impl Scan {
                 }
                 Ok(Record::RowV1(row)) => {
                     let source = scan.v1_source(&mut v1_sources, row.database, row.cell);
-                    scan.row(number, (row.batch, source), row.table);
+                    scan.row(number, (start, end), (row.batch, source), row.table);
                 }
                 Ok(Record::CommittedV1(commit)) => {
                     let source = scan.v1_source(&mut v1_sources, commit.database, commit.cell);
@@ -271,11 +301,13 @@ impl Scan {
         number
     }
 
-    fn row(&mut self, number: usize, key: PartKey, table: String) {
+    fn row(&mut self, number: usize, (start, end): (u64, u64), key: PartKey, table: String) {
         let part = self.parts.entry(key).or_insert_with(|| PartInfo {
             first_line: number,
+            rows_start: start,
             ..PartInfo::default()
         });
+        part.rows_end = end;
         if part.committed.is_some() {
             part.damaged = Some(format!("line {number} adds a row after its committed line"));
         }

@@ -37,4 +37,5 @@ mod export;
 mod purge;
 mod registry;
 mod restore;
+mod scopes;
 mod secrets;

@@ -6,7 +6,8 @@
 //! commits. A foreign key the catalogue did not show makes the batch go
 //! row by row, so that only the row at fault stays.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Mutex;
 
 use purge_api::{Db, Scope, Stmt, Tx, Value};
 use tracing::{info, warn};
@@ -29,6 +30,11 @@ pub struct RowEngine<'a> {
     pub capture: Capture,
     pub recorder: Option<Recorder<'a>>,
     pub cancel: Cancel,
+    /// In a dry run, the keys of the rows it would have deleted, by table,
+    /// for the tables another table of the plan references: a row that only
+    /// such rows reference would go in the real run (its referencing rows
+    /// go first), and the dry run must count it too.
+    pub dry_deleted: Mutex<HashMap<String, HashSet<String>>>,
 }
 
 /// One row of a batch: its key, and the values foreign keys reference.
@@ -231,6 +237,11 @@ impl<'a> RowEngine<'a> {
         if keep.is_empty() || dry_run {
             outcome.deleted = keep.len() as u64;
             tx.rollback().await?;
+            if dry_run && self.referenced_elsewhere(table) {
+                let mut deleted = self.dry_deleted();
+                let keys = deleted.entry(table.table.clone()).or_default();
+                keys.extend(keep.iter().filter_map(Value::to_text));
+            }
             return Ok(outcome);
         }
         let predicate = |stmt: &mut Stmt| {
@@ -334,20 +345,35 @@ impl<'a> RowEngine<'a> {
             } else {
                 ""
             };
+            // In a dry run the referencing rows it would have deleted are
+            // still there: read their keys to leave them out.
+            let child_key = if self.options.dry_run {
+                self.plan.key_of(&fk.table)
+            } else {
+                None
+            };
             let mut stmt = tx.stmt();
             stmt.push("SELECT DISTINCT ")
                 .ident(&fk.column)
-                .push(as_text)
-                .push(" FROM ")
+                .push(as_text);
+            if let Some(key) = child_key {
+                stmt.push(", ").ident(key).push(as_text);
+            }
+            stmt.push(" FROM ")
                 .ident(&fk.table)
                 .push(" WHERE ")
                 .ident(&fk.column)
                 .push(as_text)
                 .in_text(&values);
-            let referenced: BTreeSet<String> = tx
-                .fetch_all(&stmt)
-                .await?
+            let rows = tx.fetch_all(&stmt).await?;
+            let gone = self.dry_deleted();
+            let gone = gone.get(&fk.table);
+            let referenced: BTreeSet<String> = rows
                 .into_iter()
+                .filter(|row| {
+                    let key = row.get(1).and_then(Value::to_text);
+                    !key.is_some_and(|key| gone.is_some_and(|gone| gone.contains(&key)))
+                })
                 .filter_map(|row| row.into_iter().next().and_then(|v| v.to_text()))
                 .collect();
             if !referenced.is_empty() {
@@ -355,6 +381,22 @@ impl<'a> RowEngine<'a> {
             }
         }
         Ok(found)
+    }
+}
+
+impl RowEngine<'_> {
+    fn dry_deleted(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashSet<String>>> {
+        self.dry_deleted
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// True when another table of the plan has a foreign key into `table`.
+    fn referenced_elsewhere(&self, table: &RowTable) -> bool {
+        self.plan
+            .tables
+            .iter()
+            .any(|other| other.referenced_by.iter().any(|fk| fk.table == table.table))
     }
 }
 

@@ -63,6 +63,12 @@ impl RowsPlan {
                     None => vec![target.table().to_owned()],
                 };
                 for table in names {
+                    // A table Nova no longer has (or never had, in this
+                    // release) is nothing to report: the scope takes every
+                    // soft-deleting table that is there.
+                    if !schema.has_table(&table) {
+                        continue;
+                    }
                     match row_table(registration, *scope, &table, schema) {
                         Ok(row_table) => tables.push(row_table),
                         Err(reason) => plan.skipped.push(SkippedTarget {
@@ -76,6 +82,16 @@ impl RowsPlan {
             plan.tables.extend(children_first(tables));
         }
         plan
+    }
+}
+
+impl RowsPlan {
+    /// The key of a table of the plan.
+    pub fn key_of(&self, table: &str) -> Option<&str> {
+        self.tables
+            .iter()
+            .find(|t| t.table == table)
+            .map(|t| t.key.as_str())
     }
 }
 
@@ -98,9 +114,6 @@ fn row_table(
             scope.name()
         ));
     };
-    if !schema.has_table(table) {
-        return Err(format!("table {table} does not exist in this database"));
-    }
     if !schema.has_column(table, cutoff_column) {
         return Err(format!("table {table} has no column {cutoff_column}"));
     }
