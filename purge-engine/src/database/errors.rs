@@ -33,3 +33,16 @@ pub fn is_transient(err: &sqlx::Error) -> bool {
     // PostgreSQL: serialization_failure, deadlock_detected, lock_not_available.
     matches!(code.as_ref(), "40001" | "40P01" | "55P03")
 }
+
+/// True when a Galera cluster refused a transaction's write set as too
+/// large (`wsrep_max_ws_rows`, `wsrep_max_ws_size`): the same rows in
+/// smaller batches will do.
+pub fn is_write_set_too_large(err: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = err else {
+        return false;
+    };
+    let message = db.message();
+    message.contains("wsrep_max_ws")
+        || message.contains("Transaction size exceed")
+        || (message.contains("during COMMIT") && message.contains("too long"))
+}

@@ -3,6 +3,8 @@
 
 pub mod errors;
 pub mod schema;
+pub mod server;
 pub mod url;
 
-pub use url::DatabaseUrl;
+pub use server::ServerFacts;
+pub use url::{Access, DatabaseUrl};

@@ -10,9 +10,11 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 use tokio::time::timeout;
+use tracing::info;
 use url::Url;
 
 use crate::database::schema::Schema;
+use crate::database::server::{self, GaleraNode, ServerFacts};
 use crate::error::Error;
 use crate::limits::CONNECT_TIMEOUT;
 use crate::secrets;
@@ -236,27 +238,52 @@ impl DatabaseUrl {
         Ok((url.to_string(), password))
     }
 
-    /// Opens a small pool. Two connections: one may read the next candidates
-    /// while the other holds a batch's transaction. A first connection is
-    /// made directly: a pool would retry a refused connection until its
-    /// timeout and then report only the timeout, not the cause.
+    /// Opens a small pool to read from; see [`DatabaseUrl::open`].
     pub async fn connect(&self) -> Result<Db, Error> {
+        Ok(self.open(Access::Read).await?.0)
+    }
+
+    /// Opens a small pool, with what the server is. Two connections: one may
+    /// read the next candidates while the other holds a batch's
+    /// transaction. A first connection is made directly: a pool would retry
+    /// a refused connection until its timeout and then report only the
+    /// timeout, not the cause. On it the server's facts are read
+    /// ([`ServerFacts`]) and logged; a Galera node outside the primary
+    /// component is refused, and so, for [`Access::Write`], is a read-only
+    /// server or a replica.
+    pub async fn open(&self, access: Access) -> Result<(Db, ServerFacts), Error> {
         let what = format!("cannot connect to {}", self.redacted());
         let fail = |e| Error::database(&what, e);
         let usage = |e: sqlx::Error| Error::Input(format!("{what}: {e}; {EXPECTED}"));
         let timed_out = |_| Error::database(&what, sqlx::Error::PoolTimedOut);
-        Ok(match self.backend {
+        let (db, facts) = match self.backend {
             Backend::MySql => {
                 let (raw, password) = self.for_driver()?;
                 let mut options = MySqlConnectOptions::from_str(&raw).map_err(usage)?;
                 if let Some(password) = password.filter(|_| self.userinfo_password().is_none()) {
                     options = options.password(&password);
                 }
-                let first = timeout(CONNECT_TIMEOUT, options.connect())
+                let mut first = timeout(CONNECT_TIMEOUT, options.connect())
                     .await
-                    .map_err(timed_out)?;
-                first.map_err(fail)?.close().await.map_err(fail)?;
-                Db::MySql(pool_options().connect_lazy_with(options))
+                    .map_err(timed_out)?
+                    .map_err(fail)?;
+                let facts = server::mysql_facts(&mut first).await.map_err(fail)?;
+                first.close().await.map_err(fail)?;
+                let mut pool = pool_options();
+                if facts.galera.is_some() {
+                    // Reads wait until this node has applied what the
+                    // others committed before them (docs/architecture.md,
+                    // "Clusters").
+                    pool = pool.after_connect(|conn, _| {
+                        Box::pin(async move {
+                            sqlx::query("SET SESSION wsrep_sync_wait = 1")
+                                .execute(conn)
+                                .await
+                                .map(drop)
+                        })
+                    });
+                }
+                (Db::MySql(pool.connect_lazy_with(options)), facts)
             }
             Backend::Postgres => {
                 let (raw, password) = self.for_driver()?;
@@ -264,11 +291,16 @@ impl DatabaseUrl {
                 if let Some(password) = password {
                     options = options.password(&password);
                 }
-                let first = timeout(CONNECT_TIMEOUT, options.connect())
+                let mut first = timeout(CONNECT_TIMEOUT, options.connect())
                     .await
-                    .map_err(timed_out)?;
-                first.map_err(fail)?.close().await.map_err(fail)?;
-                Db::Postgres(pool_options().connect_lazy_with(options))
+                    .map_err(timed_out)?
+                    .map_err(fail)?;
+                let facts = server::postgres_facts(&mut first).await.map_err(fail)?;
+                first.close().await.map_err(fail)?;
+                (
+                    Db::Postgres(pool_options().connect_lazy_with(options)),
+                    facts,
+                )
             }
             Backend::Sqlite => {
                 let path = self
@@ -281,10 +313,36 @@ impl DatabaseUrl {
                     .filename(path)
                     .foreign_keys(true)
                     .busy_timeout(CONNECT_TIMEOUT);
-                Db::Sqlite(pool_options().connect_with(options).await.map_err(fail)?)
+                let pool = pool_options().connect_with(options).await.map_err(fail)?;
+                (Db::Sqlite(pool), ServerFacts::default())
             }
-        })
+        };
+        info!(database = %self.redacted(), "connected: {facts}");
+        let refusal = facts
+            .galera
+            .as_ref()
+            .and_then(GaleraNode::refusal)
+            .or_else(|| match access {
+                Access::Write => facts.read_only.as_ref().map(|why| {
+                    format!("{why}: nova-purge deletes only on the primary; check the URL (--database-url, [database]/connection)")
+                }),
+                Access::Read => None,
+            });
+        if let Some(why) = refusal {
+            db.close().await;
+            return Err(Error::Input(format!("{}: {why}", self.redacted())));
+        }
+        Ok((db, facts))
     }
+}
+
+/// How a command uses a database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Only reads (`check`, a dry run): a read-only server or a replica will do.
+    Read,
+    /// Deletes or inserts (`purge`, `restore`): only a writable primary.
+    Write,
 }
 
 /// Tells the scrubber about the URL's password and credential options, in

@@ -20,7 +20,7 @@ use purge_api::{DatabaseKind, Db, Registry, Tx, Value};
 use super::plan::{Applied, Plan};
 use crate::connections::Connections;
 use crate::database::schema::Schema;
-use crate::database::url::DatabaseUrl;
+use crate::database::url::{Access, DatabaseUrl};
 use crate::error::Error;
 use crate::export::record::Place;
 use crate::export::writer::{CommitError, Recorder, SharedExport};
@@ -60,8 +60,12 @@ pub struct ApiDatabase {
 
 impl ApiDatabase {
     /// Connects and checks that this is a Nova API database.
-    pub async fn open(url: DatabaseUrl, registry: &Registry) -> Result<ApiDatabase, Error> {
-        let db = url.connect().await?;
+    pub async fn open(
+        url: DatabaseUrl,
+        registry: &Registry,
+        access: Access,
+    ) -> Result<ApiDatabase, Error> {
+        let (db, _) = url.open(access).await?;
         let schema = Schema::inspect(&db).await?;
         for table in ["cell_mappings", "instance_mappings"] {
             if !schema.has_table(table) {

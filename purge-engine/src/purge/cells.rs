@@ -17,10 +17,11 @@ use super::plan::Plan;
 use super::report::{Report, SkippedTargetReport};
 use super::rows::engine::RowEngine;
 use super::rows::plan::RowsPlan;
+use super::sizing::BatchSizer;
 use crate::connections::Connections;
 use crate::control::{Cancel, Observer};
 use crate::database::schema::Schema;
-use crate::database::url::DatabaseUrl;
+use crate::database::url::{Access, DatabaseUrl};
 use crate::error::Error;
 use crate::export::record::Place;
 use crate::export::writer::{Export, Recorder, SharedExport};
@@ -116,7 +117,9 @@ async fn purge_local_cell(connections: &Connections, run: &Run<'_>) -> Result<Ru
         )
     })?;
     let api = match &connections.api {
-        Some(api_url) => Some(ApiDatabase::open(api_url.clone(), registry).await?),
+        Some(api_url) => {
+            Some(ApiDatabase::open(api_url.clone(), registry, access(run.options)).await?)
+        }
         None => None,
     };
     let result = async {
@@ -180,7 +183,7 @@ async fn purge_cells(
                 .to_owned(),
         )
     })?;
-    let api = ApiDatabase::open(api_url.clone(), registry).await?;
+    let api = ApiDatabase::open(api_url.clone(), registry, access(options)).await?;
     let result = async {
         let cells = select_cells(api.cell_mappings().await?, selection)?;
         if !options.dry_run {
@@ -275,6 +278,16 @@ fn select_cells(
         .collect())
 }
 
+/// A dry run only reads; a real run deletes, and must reach a writable
+/// primary.
+fn access(options: &PurgeOptions) -> Access {
+    if options.dry_run {
+        Access::Read
+    } else {
+        Access::Write
+    }
+}
+
 /// Whether a database still needs the observer's confirmation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Confirm {
@@ -300,7 +313,8 @@ async fn purge_database(
         observer,
         cancel,
     } = *run;
-    let db = url.connect().await?;
+    let (db, facts) = url.open(access(options)).await?;
+    let write_set_rows = facts.galera.as_ref().map(|g| g.max_ws_rows);
     let result = async {
         let schema = Schema::inspect(&db).await?;
         schema.require_nova_cell()?;
@@ -327,8 +341,9 @@ async fn purge_database(
             },
         });
         let mut report = if options.scopes.contains(&Scope::Instances) {
-            let mut engine =
-                Engine::new(&db, &plan, options).with_control(observer, cancel.clone());
+            let mut engine = Engine::new(&db, &plan, options)
+                .with_control(observer, cancel.clone())
+                .with_write_set_limit(write_set_rows);
             if let Some(api) = api {
                 engine = engine.with_api(api);
             }
@@ -351,6 +366,7 @@ async fn purge_database(
                 capture: plan.capture,
                 recorder,
                 cancel: cancel.clone(),
+                sizer: BatchSizer::new(options.batch_size, write_set_rows, 1.0),
                 dry_deleted: Default::default(),
             };
             for (scope, figures) in engine.run().await? {

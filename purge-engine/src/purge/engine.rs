@@ -15,10 +15,15 @@ use super::options::PurgeOptions;
 use super::plan::Plan;
 use super::report::{Report, SkippedInstance, SkippedTargetReport};
 use super::retry::{batch_failure, with_retries};
+use super::sizing::BatchSizer;
 use crate::control::{Cancel, Observer};
-use crate::database::errors::is_foreign_key_violation;
+use crate::database::errors::{is_foreign_key_violation, is_write_set_too_large};
 use crate::error::{describe_sqlx, Error};
 use crate::export::writer::{CommitError, Recorder, TableRows};
+
+/// Rows an instance costs, guessed before the first batch says: Nova writes
+/// a few tens per instance.
+const ROWS_PER_INSTANCE_GUESS: f64 = 40.0;
 
 /// A candidate instance: its primary key and uuid.
 #[derive(Debug, Clone)]
@@ -71,6 +76,7 @@ pub struct Engine<'a> {
     recorder: Option<Recorder<'a>>,
     observer: &'a dyn Observer,
     cancel: Cancel,
+    sizer: BatchSizer,
 }
 
 impl<'a> Engine<'a> {
@@ -83,7 +89,15 @@ impl<'a> Engine<'a> {
             recorder: None,
             observer: &crate::control::Silent,
             cancel: Cancel::default(),
+            sizer: BatchSizer::new(options.batch_size, None, ROWS_PER_INSTANCE_GUESS),
         }
+    }
+
+    /// Keeps each batch's write set within a Galera cluster's
+    /// `wsrep_max_ws_rows`.
+    pub fn with_write_set_limit(mut self, rows: Option<u64>) -> Self {
+        self.sizer = BatchSizer::new(self.options.batch_size, rows, ROWS_PER_INSTANCE_GUESS);
+        self
     }
 
     /// Writes every deleted row to the export before each commit.
@@ -136,9 +150,8 @@ impl<'a> Engine<'a> {
                     report.paused_ms += elapsed_ms(paused);
                 }
             }
-            let limit = usize::try_from(remaining).map_or(self.options.batch_size, |remaining| {
-                remaining.min(self.options.batch_size)
-            });
+            let size = self.sizer.next();
+            let limit = usize::try_from(remaining).map_or(size, |remaining| remaining.min(size));
             let candidates = self.candidates(after_id, limit).await?;
             let Some(last) = candidates.last() else { break };
             after_id = last.id;
@@ -156,6 +169,8 @@ impl<'a> Engine<'a> {
             report.batches += 1;
             report.max_batch_ms = report.max_batch_ms.max(batch_ms);
             report.instances += outcome.purged() as u64;
+            self.sizer
+                .observe(outcome.purged(), outcome.rows.iter().map(|(_, n)| n).sum());
             report.add_rows(outcome.rows);
             report.skipped_instances.extend(outcome.skipped);
             if let Some(cleanup) = self.api {
@@ -307,40 +322,40 @@ impl<'a> Engine<'a> {
             .bind_time(self.options.cutoff);
     }
 
-    /// Purges one batch; when the database refuses it for a foreign key the
-    /// schema did not reveal, purges its instances one by one so that only
-    /// the instance at fault is skipped.
+    /// Purges one batch, split when the database refuses it: in two halves
+    /// when a Galera cluster finds its write set too large, one instance at
+    /// a time when a foreign key the schema did not reveal holds one back
+    /// (only the instance at fault is then skipped).
     async fn purge_batch(&self, candidates: &[Candidate]) -> Result<BatchOutcome, Error> {
-        let fail = batch_failure;
-        match self.try_batch_with_retries(candidates).await {
-            Ok(outcome) => Ok(outcome),
-            Err(CommitError::Database(e))
-                if is_foreign_key_violation(&e) && candidates.len() > 1 =>
-            {
-                warn!(error = %e, "batch refused by a foreign key; retrying its instances one by one");
-                let mut total = BatchOutcome::default();
-                for candidate in candidates {
-                    let one = std::slice::from_ref(candidate);
-                    match self.try_batch_with_retries(one).await {
-                        Ok(outcome) => {
-                            total.committed.extend(outcome.committed);
-                            total.rows.extend(outcome.rows);
-                            total.skipped.extend(outcome.skipped);
-                        }
-                        Err(CommitError::Database(e)) if is_foreign_key_violation(&e) => {
-                            total.skipped.push(fk_skip(candidate, &e));
-                        }
-                        Err(e) => return Err(fail(e)),
-                    }
+        let mut total = BatchOutcome::default();
+        let mut chunks = vec![candidates];
+        while let Some(chunk) = chunks.pop() {
+            match self.try_batch_with_retries(chunk).await {
+                Ok(outcome) => {
+                    total.committed.extend(outcome.committed);
+                    total.rows.extend(outcome.rows);
+                    total.skipped.extend(outcome.skipped);
                 }
-                Ok(total)
+                Err(CommitError::Database(e)) if is_write_set_too_large(&e) && chunk.len() > 1 => {
+                    warn!(instances = chunk.len(), error = %describe_sqlx(&e), "the cluster refused the batch's write set as too large; halving the batch");
+                    self.sizer.refused(chunk.len());
+                    let (first, second) = chunk.split_at(chunk.len() / 2);
+                    chunks.push(second);
+                    chunks.push(first);
+                }
+                Err(CommitError::Database(e))
+                    if is_foreign_key_violation(&e) && chunk.len() > 1 =>
+                {
+                    warn!(error = %e, "batch refused by a foreign key; retrying its instances one by one");
+                    chunks.extend(chunk.iter().rev().map(std::slice::from_ref));
+                }
+                Err(CommitError::Database(e)) if is_foreign_key_violation(&e) => {
+                    total.skipped.push(fk_skip(&chunk[0], &e));
+                }
+                Err(e) => return Err(batch_failure(e)),
             }
-            Err(CommitError::Database(e)) if is_foreign_key_violation(&e) => Ok(BatchOutcome {
-                skipped: vec![fk_skip(&candidates[0], &e)],
-                ..BatchOutcome::default()
-            }),
-            Err(e) => Err(fail(e)),
         }
+        Ok(total)
     }
 
     /// Runs a batch, again after a transient conflict with a concurrent

@@ -11,6 +11,7 @@ pub(crate) mod plan;
 mod report;
 mod retry;
 pub(crate) mod rows;
+mod sizing;
 
 pub use cells::{purge, CellReport, CellSelection, PurgeRequest, RunReport};
 pub use findings::{Finding, FindingKind, Severity};

@@ -30,7 +30,7 @@ use tracing::info;
 
 use crate::connections::Connections;
 use crate::database::schema::Schema;
-use crate::database::url::DatabaseUrl;
+use crate::database::url::{Access, DatabaseUrl};
 use crate::error::Error;
 use crate::export::record::{Database, Place, Record};
 use crate::purge::api_database::ApiDatabase;
@@ -328,7 +328,7 @@ impl Targets {
                     used.iter().map(|s| describe(&scan.sources[s])).collect::<Vec<_>>().join(", ")
                 ))
             })?;
-            self.api = Some(ApiDatabase::open(url, registry).await?);
+            self.api = Some(ApiDatabase::open(url, registry, access(options)).await?);
         }
         let mut opened: BTreeMap<String, usize> = BTreeMap::new();
         for source in used {
@@ -345,7 +345,7 @@ impl Targets {
             let index = match opened.get(&key) {
                 Some(index) => *index,
                 None => {
-                    let db = url.connect().await?;
+                    let (db, _) = url.open(access(options)).await?;
                     self.cells.push(db);
                     opened.insert(key, self.cells.len() - 1);
                     self.cells.len() - 1
@@ -414,6 +414,16 @@ impl Targets {
         if let Some(api) = self.api {
             api.close().await;
         }
+    }
+}
+
+/// A dry run only reads; a real restore writes, and must reach a writable
+/// primary.
+fn access(options: &RestoreOptions) -> Access {
+    if options.dry_run {
+        Access::Read
+    } else {
+        Access::Write
     }
 }
 

@@ -327,10 +327,10 @@ async fn a_user_without_delete_on_one_table_commits_nothing(backend: Backend) {
     );
 }
 
-/// PostgreSQL's `default_transaction_read_only`, set on this database only,
-/// as on a hot standby. (MariaDB's `read_only` is server-wide and does not
-/// bind the administrators the suite runs as; an account without the right
-/// to delete, above, meets the same refusal.)
+/// PostgreSQL's `default_transaction_read_only`, set on this database only:
+/// refused before anything is read or deleted, as a hot standby or a
+/// read-only MariaDB is (tests/tests/replicas.rs). A dry run may still read
+/// it.
 #[tokio::test]
 async fn a_read_only_postgresql_database_deletes_nothing() {
     let (test_db, before) = purgeable_on(Backend::Postgres).await;
@@ -341,8 +341,11 @@ async fn a_read_only_postgresql_database_deletes_nothing() {
         ))
         .await;
     let run = nova_purge(&["--database-url", &test_db.url, "purge", "--yes"], &[]);
-    assert_one_line_error(&run, DATABASE_ERROR, "read-only");
+    assert_one_line_error(&run, USAGE, "default_transaction_read_only is on");
+    assert!(run.stderr.contains("only on the primary"), "{run:?}");
     assert_eq!(test_db.snapshot().await, before);
+    let dry = nova_purge(&["--database-url", &test_db.url, "purge", "--dry-run"], &[]);
+    assert_eq!(dry.code, 0, "{dry:?}");
 }
 
 mod servers {

@@ -387,9 +387,10 @@ mod postgresql {
 }
 
 /// A run that fails after a cell commit and before the API commit (here the
-/// API database refuses the deletes: read-only on PostgreSQL, an account
-/// without DELETE on MariaDB), then a rerun: no API row of a purged
-/// instance survives it, and no API row of a living one is touched.
+/// API database refuses the deletes: an account without DELETE), then a
+/// rerun: no API row of a purged instance survives it, and no API row of a
+/// living one is touched. (A read-only API database is refused before
+/// anything is deleted: bad_input.rs.)
 async fn a_failure_between_the_cell_and_api_commits_converges(backend: Backend) {
     let deployment = Deployment::new(backend).await;
     let user = format!("np_api_ro_{}", std::process::id());
@@ -415,12 +416,17 @@ async fn a_failure_between_the_cell_and_api_commits_converges(backend: Backend) 
         _ => {
             deployment
                 .api
+                .execute(&format!("CREATE ROLE {user} LOGIN"))
+                .await;
+            deployment
+                .api
                 .execute(&format!(
-                    "ALTER DATABASE \"{}\" SET default_transaction_read_only = on",
-                    deployment.api.name
+                    "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {user}"
                 ))
                 .await;
-            deployment.api.url.clone()
+            let (scheme, rest) = deployment.api.url.split_once("://").unwrap();
+            let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+            format!("{scheme}://{user}@{host}")
         }
     };
     let failed = nova_purge(
@@ -447,13 +453,12 @@ async fn a_failure_between_the_cell_and_api_commits_converges(backend: Backend) 
             }
         }
         _ => {
-            deployment
-                .api
-                .execute(&format!(
-                    "ALTER DATABASE \"{}\" SET default_transaction_read_only = off",
-                    deployment.api.name
-                ))
-                .await;
+            for sql in [
+                format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {user}"),
+                format!("DROP ROLE {user}"),
+            ] {
+                deployment.api.execute(&sql).await;
+            }
         }
     }
     assert_eq!(

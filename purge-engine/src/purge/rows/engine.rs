@@ -14,13 +14,14 @@ use tracing::{info, warn};
 
 use super::plan::{RowTable, RowsPlan};
 use crate::control::Cancel;
-use crate::database::errors::is_foreign_key_violation;
+use crate::database::errors::{is_foreign_key_violation, is_write_set_too_large};
 use crate::error::{describe_sqlx, Error};
 use crate::export::capture::{delete_captured, Capture};
 use crate::export::writer::{CommitError, Recorder, TableRows};
 use crate::purge::options::PurgeOptions;
 use crate::purge::report::{ScopeReport, SkippedRow, SKIPPED_SHOWN};
 use crate::purge::retry::{batch_failure, with_retries};
+use crate::purge::sizing::BatchSizer;
 
 /// Purges the tables of `plan`, scope by scope.
 pub struct RowEngine<'a> {
@@ -30,6 +31,8 @@ pub struct RowEngine<'a> {
     pub capture: Capture,
     pub recorder: Option<Recorder<'a>>,
     pub cancel: Cancel,
+    /// Rows per batch: `--batch-size`, within a Galera write-set limit.
+    pub sizer: BatchSizer,
     /// In a dry run, the keys of the rows it would have deleted, by table,
     /// for the tables another table of the plan references: a row that only
     /// such rows reference would go in the real run (its referencing rows
@@ -94,14 +97,16 @@ impl<'a> RowEngine<'a> {
                     self.cancel.sleep(pause).await;
                 }
             }
-            let limit = usize::try_from(remaining)
-                .map_or(self.options.batch_size, |r| r.min(self.options.batch_size));
+            let size = self.sizer.next();
+            let limit = usize::try_from(remaining).map_or(size, |r| r.min(size));
             let keys = self.candidates(table, after.as_ref(), limit).await?;
             let Some(last) = keys.last() else { break };
             after = Some(last.clone());
             let outcome = self.purge_batch(table, &keys).await?;
             report.batches += 1;
             report.rows += outcome.deleted;
+            self.sizer
+                .observe(outcome.deleted as usize, outcome.deleted);
             *report.tables.entry(table.table.clone()).or_default() += outcome.deleted;
             report.skipped_rows += outcome.skipped.len() as u64;
             let shown = report
@@ -167,40 +172,43 @@ impl<'a> RowEngine<'a> {
             .push_own_predicate(stmt, self.options.cutoff, undated);
     }
 
-    /// One batch, retried after transient conflicts; when the database
-    /// refuses it for a foreign key the catalogue did not show, row by row.
+    /// One batch, retried after transient conflicts, split when the
+    /// database refuses it: in two halves when a Galera cluster finds its
+    /// write set too large, row by row when a foreign key the catalogue did
+    /// not show holds one back (only that row then stays).
     async fn purge_batch(&self, table: &RowTable, keys: &[Value]) -> Result<Outcome, Error> {
-        match with_retries(|| self.try_batch(table, keys)).await {
-            Ok(outcome) => Ok(outcome),
-            Err(CommitError::Database(e)) if is_foreign_key_violation(&e) => {
-                if keys.len() > 1 {
+        let mut total = Outcome::default();
+        let mut chunks = vec![keys];
+        while let Some(chunk) = chunks.pop() {
+            match with_retries(|| self.try_batch(table, chunk)).await {
+                Ok(outcome) => {
+                    total.deleted += outcome.deleted;
+                    total.skipped.extend(outcome.skipped);
+                }
+                Err(CommitError::Database(e)) if is_write_set_too_large(&e) && chunk.len() > 1 => {
+                    warn!(table = %table.table, rows = chunk.len(), "the cluster refused the batch's write set as too large; halving the batch");
+                    self.sizer.refused(chunk.len());
+                    let (first, second) = chunk.split_at(chunk.len() / 2);
+                    chunks.push(second);
+                    chunks.push(first);
+                }
+                Err(CommitError::Database(e))
+                    if is_foreign_key_violation(&e) && chunk.len() > 1 =>
+                {
                     warn!(table = %table.table, error = %describe_sqlx(&e), "batch refused by a foreign key; retrying its rows one by one");
+                    chunks.extend(chunk.iter().rev().map(std::slice::from_ref));
                 }
-                let mut total = Outcome::default();
-                for key in keys {
-                    let one = std::slice::from_ref(key);
-                    match with_retries(|| self.try_batch(table, one)).await {
-                        Ok(outcome) => {
-                            total.deleted += outcome.deleted;
-                            total.skipped.extend(outcome.skipped);
-                        }
-                        Err(CommitError::Database(e)) if is_foreign_key_violation(&e) => {
-                            total.skipped.push(SkippedRow {
-                                table: table.table.clone(),
-                                key: key.to_text().unwrap_or_default(),
-                                reason: format!(
-                                    "the database refused the delete: {}",
-                                    describe_sqlx(&e)
-                                ),
-                            });
-                        }
-                        Err(e) => return Err(batch_failure(e)),
-                    }
+                Err(CommitError::Database(e)) if is_foreign_key_violation(&e) => {
+                    total.skipped.push(SkippedRow {
+                        table: table.table.clone(),
+                        key: chunk[0].to_text().unwrap_or_default(),
+                        reason: format!("the database refused the delete: {}", describe_sqlx(&e)),
+                    });
                 }
-                Ok(total)
+                Err(e) => return Err(batch_failure(e)),
             }
-            Err(e) => Err(batch_failure(e)),
         }
+        Ok(total)
     }
 
     async fn try_batch(&self, table: &RowTable, keys: &[Value]) -> Result<Outcome, CommitError> {
