@@ -86,13 +86,32 @@ pub fn describe_sqlx(err: &sqlx::Error) -> String {
                 "the connection to the database was lost ({io}); every batch is whole or undone, run again to carry on"
             ))
         }
+        sqlx::Error::Io(io) if io.to_string().contains("invalid peer certificate") => {
+            one_line(describe_certificate_error(&io.to_string()))
+        }
         sqlx::Error::Io(io) => one_line(format!(
             "{io}; check that the server is running and that host and port are right"
         )),
         sqlx::Error::PoolTimedOut => {
             "timed out waiting for a connection; check that the server is reachable".to_owned()
         }
+        sqlx::Error::Tls(tls) if tls.to_string().contains("does not support TLS") => {
+            "TLS was asked for (ssl_ca, ssl-mode, sslmode=require...), but the server does not offer it; nova-purge never falls back to plaintext: enable TLS on the server, or drop the TLS options".to_owned()
+        }
         sqlx::Error::Tls(tls) => one_line(format!("TLS failed: {tls}")),
         other => one_line(other.to_string()),
+    }
+}
+
+/// A certificate the TLS handshake refused, in words that say what to fix.
+fn describe_certificate_error(message: &str) -> String {
+    if message.contains("UnknownIssuer") {
+        "TLS: the server's certificate is not signed by the CA given (ssl_ca, sslrootcert); give the CA that signed it".to_owned()
+    } else if message.contains("NotValidForName") {
+        "TLS: the server's certificate is not valid for the host name in the URL; connect by a name it holds, or verify the chain only (ssl_check_hostname=false, sslmode=verify-ca)".to_owned()
+    } else if message.contains("Expired") {
+        "TLS: the server's certificate has expired".to_owned()
+    } else {
+        format!("TLS: {message}")
     }
 }
