@@ -18,6 +18,9 @@ pub struct Sources {
     pub config_files: Vec<PathBuf>,
     /// `--config-dir`, in order, read after the files.
     pub config_dirs: Vec<PathBuf>,
+    /// `--replica-url`: replicas of the cell database, overriding nova.conf's
+    /// `[database]/slave_connection`.
+    pub replica_urls: Vec<String>,
 }
 
 /// Where the databases are, once the command line and nova.conf are read.
@@ -32,6 +35,9 @@ pub struct Connections {
     pub template_base: Option<(String, String)>,
     /// `[database]/connection_parameters`, appended to every cell's URL.
     pub connection_parameters: String,
+    /// Replicas of the local cell database (`--replica-url`,
+    /// `[database]/slave_connection`), to watch while purging.
+    pub replicas: Vec<DatabaseUrl>,
 }
 
 impl Connections {
@@ -86,6 +92,15 @@ impl Connections {
         }
         if let Some(conf) = &nova_conf {
             connections.connection_parameters = conf.connection_parameters()?;
+        }
+        if !sources.replica_urls.is_empty() {
+            for raw in &sources.replica_urls {
+                connections.replicas.push(parse_flag(raw)?);
+            }
+        } else if let Some(conf) = &nova_conf {
+            if let Some(replica) = conf.replica_url()? {
+                connections.replicas.push(from_conf(Ok(replica))?);
+            }
         }
         if let Some(flag) = &sources.api_database_url {
             connections.api = Some(parse_flag(flag)?);

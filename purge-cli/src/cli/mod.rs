@@ -75,6 +75,10 @@ pub struct DatabaseArgs {
     )]
     pub api_database_url: Option<String>,
 
+    /// A replica of the cell database, watched while purging (repeatable; overrides [database]/slave_connection)
+    #[arg(long, global = true, value_name = "URL")]
+    pub replica_url: Vec<String>,
+
     /// Read [database]/connection and [api_database]/connection from this nova.conf (repeatable; later files win)
     #[arg(long, global = true, value_name = "PATH")]
     pub config_file: Vec<PathBuf>,
@@ -92,6 +96,7 @@ impl DatabaseArgs {
             api_database_url: self.api_database_url.clone(),
             config_files: self.config_file.clone(),
             config_dirs: self.config_dir.clone(),
+            replica_urls: self.replica_url.clone(),
         }
     }
 }

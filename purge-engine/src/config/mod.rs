@@ -125,6 +125,15 @@ impl NovaConfig {
         self.convert(&connection, "database")
     }
 
+    /// `[database]/slave_connection`, the replica Nova may read from, if
+    /// set, converted to a nova-purge URL.
+    pub fn replica_url(&self) -> Result<Option<ConvertedUrl>, Error> {
+        match self.get("database", "slave_connection")? {
+            Some(connection) => self.convert(&connection, "database").map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// `[api_database]/connection` (plus `[api_database]/connection_parameters`)
     /// converted to a nova-purge URL.
     pub fn api_database_url(&self) -> Result<ConvertedUrl, Error> {
@@ -254,6 +263,18 @@ pub fn cell_url(
 mod tests {
     use super::*;
     use crate::config::testing::{conf, convert, dropped_keys, sqlx_password, usage};
+
+    #[test]
+    fn the_replica_comes_from_slave_connection() {
+        let (_dir, config) = conf(&[
+            "[database]\nconnection = mysql+pymysql://nova:s@primary/nova\n\
+             slave_connection = mysql+pymysql://nova:s@replica/nova?charset=utf8\n",
+        ]);
+        let replica = config.replica_url().unwrap().unwrap();
+        assert_eq!(replica.as_str(), "mysql://nova:s@replica/nova");
+        let (_dir, config) = conf(&["[database]\nconnection = sqlite:////x\n"]);
+        assert!(config.replica_url().unwrap().is_none());
+    }
 
     #[test]
     fn database_urls_come_converted_with_their_source() {
