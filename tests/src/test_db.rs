@@ -69,6 +69,23 @@ impl TestDb {
         }
     }
 
+    /// A handle on the same database on another server that holds it too
+    /// (another node of a Galera cluster), at `server` (a URL without a
+    /// database name). It does not drop the database; the original does.
+    pub async fn on_server(other: &TestDb, server: &str) -> TestDb {
+        let url = format!("{}/{}", server.trim_end_matches('/'), other.name);
+        let db = connect(other.backend, &url, PoolSettings::default())
+            .await
+            .unwrap_or_else(|e| panic!("connect to {url}: {e:#}"));
+        TestDb {
+            backend: other.backend,
+            name: other.name.clone(),
+            url,
+            db,
+            owned: None,
+        }
+    }
+
     /// A new database with the fixture schema.
     pub async fn with_fixture(backend: Backend, fixture: &Fixture) -> TestDb {
         let test_db = TestDb::empty(backend).await;
