@@ -6,12 +6,12 @@
 //! commits. A foreign key the catalogue did not show makes the batch go
 //! row by row, so that only the row at fault stays.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use purge_api::{Db, Scope, Stmt, Tx, Value};
+use purge_api::{Db, Link, Scope, Stmt, Tx, Value};
 use tracing::{info, warn};
 
-use super::plan::{RowTable, RowsPlan};
+use super::plan::{DeletedColumn, RowTable, RowsPlan};
 use crate::control::Cancel;
 use crate::database::errors::is_foreign_key_violation;
 use crate::error::{describe_sqlx, Error};
@@ -46,11 +46,30 @@ struct Outcome {
     skipped: Vec<SkippedRow>,
 }
 
+/// What a dry run would have deleted so far. It deletes nothing, so a row
+/// of a table it went through, which the real run deletes before it reaches
+/// the tables that row references, must not hold their rows back there.
+#[derive(Debug, Default)]
+struct DryRunGone {
+    /// Tables the run went through to the end (not stopped by
+    /// `--max-number` or a cancel): their rows matching the table's
+    /// predicate are gone, but for the skipped ones.
+    done: BTreeSet<String>,
+    /// The keys of the rows it left, by table.
+    kept: BTreeMap<String, Vec<Value>>,
+}
+
+/// Beyond this many rows left in a table, a dry run no longer lists them in
+/// a statement: it counts every row of that table as staying (and may then
+/// predict more skipped rows than the real run has).
+const KEPT_LISTED: usize = 10_000;
+
 impl<'a> RowEngine<'a> {
     /// Runs every table of every scope of the plan and returns each
     /// scope's figures. Stops between batches when cancelled.
     pub async fn run(&self) -> Result<Vec<(Scope, ScopeReport)>, Error> {
         let mut reports: Vec<(Scope, ScopeReport)> = Vec::new();
+        let mut gone = DryRunGone::default();
         for table in &self.plan.tables {
             if reports
                 .last()
@@ -62,12 +81,17 @@ impl<'a> RowEngine<'a> {
             if self.cancel.is_cancelled() {
                 break;
             }
-            self.purge_table(table, report).await?;
+            self.purge_table(table, report, &mut gone).await?;
         }
         Ok(reports)
     }
 
-    async fn purge_table(&self, table: &RowTable, report: &mut ScopeReport) -> Result<(), Error> {
+    async fn purge_table(
+        &self,
+        table: &RowTable,
+        report: &mut ScopeReport,
+        gone: &mut DryRunGone,
+    ) -> Result<(), Error> {
         let mut after: Option<Value> = None;
         let before = report.rows;
         loop {
@@ -93,7 +117,11 @@ impl<'a> RowEngine<'a> {
             let keys = self.candidates(table, after.as_ref(), limit).await?;
             let Some(last) = keys.last() else { break };
             after = Some(last.clone());
-            let outcome = self.purge_batch(table, &keys).await?;
+            let outcome = self.purge_batch(table, &keys, gone).await?;
+            if self.options.dry_run {
+                let kept = gone.kept.entry(table.table.clone()).or_default();
+                kept.extend(outcome.skipped.iter().map(|s| text_key(table, &s.key)));
+            }
             report.batches += 1;
             report.rows += outcome.deleted;
             *report.tables.entry(table.table.clone()).or_default() += outcome.deleted;
@@ -110,6 +138,7 @@ impl<'a> RowEngine<'a> {
                     .take(SKIPPED_SHOWN.saturating_sub(shown)),
             );
         }
+        gone.done.insert(table.table.clone());
         info!(
             scope = table.scope.name(),
             target = table.name,
@@ -156,15 +185,39 @@ impl<'a> RowEngine<'a> {
 
     fn push_predicate(&self, table: &RowTable, stmt: &mut Stmt) {
         let undated = table.scope == Scope::Shadow && self.options.undated_shadow_rows;
-        table
-            .link
-            .push_own_predicate(stmt, self.options.cutoff, undated);
+        let test = match table.deleted {
+            DeletedColumn::Integer => None,
+            DeletedColumn::Boolean => Some(" <> FALSE AND "),
+            DeletedColumn::Text => Some(" NOT IN ('', '0') AND "),
+        };
+        match (table.link, test) {
+            (
+                Link::Own {
+                    cutoff_column,
+                    soft_deleted: true,
+                },
+                Some(test),
+            ) => {
+                stmt.ident("deleted").push(test);
+                Link::Own {
+                    cutoff_column,
+                    soft_deleted: false,
+                }
+                .push_own_predicate(stmt, self.options.cutoff, undated);
+            }
+            (link, _) => link.push_own_predicate(stmt, self.options.cutoff, undated),
+        }
     }
 
     /// One batch, retried after transient conflicts; when the database
     /// refuses it for a foreign key the catalogue did not show, row by row.
-    async fn purge_batch(&self, table: &RowTable, keys: &[Value]) -> Result<Outcome, Error> {
-        match with_retries(|| self.try_batch(table, keys)).await {
+    async fn purge_batch(
+        &self,
+        table: &RowTable,
+        keys: &[Value],
+        gone: &DryRunGone,
+    ) -> Result<Outcome, Error> {
+        match with_retries(|| self.try_batch(table, keys, gone)).await {
             Ok(outcome) => Ok(outcome),
             Err(CommitError::Database(e)) if is_foreign_key_violation(&e) => {
                 if keys.len() > 1 {
@@ -173,7 +226,7 @@ impl<'a> RowEngine<'a> {
                 let mut total = Outcome::default();
                 for key in keys {
                     let one = std::slice::from_ref(key);
-                    match with_retries(|| self.try_batch(table, one)).await {
+                    match with_retries(|| self.try_batch(table, one, gone)).await {
                         Ok(outcome) => {
                             total.deleted += outcome.deleted;
                             total.skipped.extend(outcome.skipped);
@@ -197,7 +250,12 @@ impl<'a> RowEngine<'a> {
         }
     }
 
-    async fn try_batch(&self, table: &RowTable, keys: &[Value]) -> Result<Outcome, CommitError> {
+    async fn try_batch(
+        &self,
+        table: &RowTable,
+        keys: &[Value],
+        gone: &DryRunGone,
+    ) -> Result<Outcome, CommitError> {
         let dry_run = self.options.dry_run;
         let mut tx = if dry_run {
             self.db.begin_read().await?
@@ -205,7 +263,7 @@ impl<'a> RowEngine<'a> {
             self.db.begin_write().await?
         };
         let locked = self.lock(&mut tx, table, keys, !dry_run).await?;
-        let blocked = self.referenced(&mut tx, table, &locked).await?;
+        let blocked = self.referenced(&mut tx, table, &locked, gone).await?;
         let mut outcome = Outcome::default();
         let mut keep = Vec::new();
         for row in locked {
@@ -311,12 +369,15 @@ impl<'a> RowEngine<'a> {
     }
 
     /// For each foreign key into the table, the values of the batch that a
-    /// row of the referencing table still holds.
+    /// row of the referencing table still holds. In a dry run, rows that the
+    /// run would already have deleted from the referencing table (when it
+    /// went through that table) do not count.
     async fn referenced(
         &self,
         tx: &mut Tx,
         table: &RowTable,
         rows: &[Row],
+        gone: &DryRunGone,
     ) -> Result<Vec<(usize, BTreeSet<String>)>, sqlx::Error> {
         let mut found = Vec::new();
         for (i, fk) in table.referenced_by.iter().enumerate() {
@@ -344,6 +405,24 @@ impl<'a> RowEngine<'a> {
                 .ident(&fk.column)
                 .push(as_text)
                 .in_text(&values);
+            let purged_before = self
+                .plan
+                .tables
+                .iter()
+                .find(|t| t.table == fk.table && gone.done.contains(&t.table))
+                .filter(|t| gone.kept.get(&t.table).map_or(0, Vec::len) <= KEPT_LISTED);
+            if let Some(child) = purged_before.filter(|_| self.options.dry_run) {
+                // Only the rows the run leaves: not matching the table's
+                // predicate (NULL counts as not matching), or skipped.
+                stmt.push(" AND (CASE WHEN ");
+                self.push_predicate(child, &mut stmt);
+                stmt.push(" THEN 0 ELSE 1 END = 1");
+                if let Some(kept) = gone.kept.get(&child.table).filter(|k| !k.is_empty()) {
+                    stmt.push(" OR ").ident(&child.key);
+                    push_in(&mut stmt, child, kept);
+                }
+                stmt.push(")");
+            }
             let referenced: BTreeSet<String> = tx
                 .fetch_all(&stmt)
                 .await?
@@ -355,6 +434,14 @@ impl<'a> RowEngine<'a> {
             }
         }
         Ok(found)
+    }
+}
+
+/// A skipped row's key, as reported (text), back as a key of the table.
+fn text_key(table: &RowTable, key: &str) -> Value {
+    match key.parse() {
+        Ok(int) if table.key_is_integer => Value::Int(int),
+        _ => Value::Text(key.to_owned()),
     }
 }
 
