@@ -7,8 +7,10 @@ Run with the Python of the venv made by venv.sh:
 
 The rows are written through Nova's own DB API (nova.db.main.api) and
 versioned objects, so they look exactly like what a real deployment holds.
-Only what Nova 34 has no API for (legacy fixed_ips / consoles, the age of the
-deletions, leftovers of older releases) is written with plain SQL.
+Only what Nova 34 has no API for (legacy fixed_ips / consoles / aggregates,
+the age of the deletions, leftovers of older releases, archived instance
+actions) is written with plain SQL. The shadow tables are filled by Nova's
+own archiver, except for those archived instance actions.
 
 --archivable leaves out the rows that make Nova's own
 `nova-manage db archive_deleted_rows` fail on MariaDB (legacy consoles and
@@ -66,6 +68,12 @@ PCI = "old_deleted_2"            # one soft-deleted + one live pci_devices row
 CONSOLE = "old_deleted_3"        # legacy consoles row (+ console_pools parent)
 LEFTOVERS = "old_deleted_4"      # stray build_request, old tag + console token
 GROUP_MEMBERS = ["old_deleted_1", "young_deleted", "live_1"]
+# nova-compute hosts whose service was deleted (service_destroy also
+# soft-deletes their compute nodes), by age of the deletion. Those of
+# ARCHIVED_HOSTS are then moved to the shadow tables by Nova's archiver.
+DELETED_HOSTS = {"cmp-old": OLD_DAYS, "cmp-young": YOUNG_DAYS}
+ARCHIVED_HOSTS = {"cmp-archived-old": OLD_DAYS, "cmp-archived-young": YOUNG_DAYS}
+AUDIT = "instance_usage_audit"   # the task nova-compute logs in task_log
 
 # Cell tables that instance_destroy soft-deletes, and their link column.
 SOFT_DELETED_WITH_INSTANCE = {
@@ -200,6 +208,19 @@ def insert(conn, name, values):
     return res.inserted_primary_key[0] if res.inserted_primary_key else None
 
 
+def pci_device(ctx, node_id, addr, inst=None):
+    """A PCI device of a compute node, as the resource tracker records it:
+    allocated to `inst`, or available."""
+    return db.pci_device_update(ctx, node_id, addr, {
+        "compute_node_id": node_id, "address": addr,
+        "uuid": uid("pci/" + addr), "vendor_id": "8086",
+        "product_id": "154d", "dev_type": "type-PF",
+        "dev_id": "pci_" + addr.replace(":", "_").replace(".", "_"),
+        "label": "label_8086_154d",
+        "status": "allocated" if inst else "available",
+        "instance_uuid": inst, "numa_node": 0, "extra_info": "{}"})["id"]
+
+
 def add_pci_devices(ctx, uuids):
     """PCI inventory of one compute node: a device allocated to a live
     instance, and for PCI both a removed (soft-deleted) device and a live
@@ -212,13 +233,7 @@ def add_pci_devices(ctx, uuids):
         "hypervisor_version": 8002000, "cpu_info": "{}"})
 
     def pci(addr, inst):
-        return db.pci_device_update(ctx, node["id"], addr, {
-            "compute_node_id": node["id"], "address": addr,
-            "uuid": uid("pci/" + addr), "vendor_id": "8086",
-            "product_id": "154d", "dev_type": "type-PF",
-            "dev_id": "pci_" + addr.replace(":", "_").replace(".", "_"),
-            "label": "label_8086_154d", "status": "allocated",
-            "instance_uuid": inst, "numa_node": 0, "extra_info": "{}"})["id"]
+        return pci_device(ctx, node["id"], addr, inst)
 
     pci("0000:81:00.0", uuids["live_1"])
     gone = pci("0000:81:00.1", uuids[PCI])
@@ -305,6 +320,178 @@ def add_leftovers(conn, u, when):
         "instance_uuid": u, "expires": int(time.time()) - OLD_DAYS * 86400})
 
 
+def add_host(ctx, host, pci_address=None):
+    """A nova-compute service with its compute node (and maybe a PCI device
+    on it), as the service registers itself and the resource tracker
+    reports the node."""
+    service = db.service_create(ctx, {
+        "uuid": uid("service/" + host), "host": host,
+        "binary": "nova-compute", "topic": "compute", "report_count": 1})
+    node = db.compute_node_create(ctx, {
+        "uuid": uid(host), "service_id": service["id"], "host": host,
+        "hypervisor_hostname": host + ".example", "vcpus": 8,
+        "memory_mb": 8192, "local_gb": 100, "vcpus_used": 0,
+        "memory_mb_used": 0, "local_gb_used": 0, "hypervisor_type": "QEMU",
+        "hypervisor_version": 8002000, "cpu_info": "{}"})
+    device = pci_device(ctx, node["id"], pci_address) if pci_address else None
+    return {"service_id": service["id"], "compute_node_id": node["id"],
+            "pci_device_id": device, "pci_address": pci_address}
+
+
+def delete_host(ctx, added, pci_deleted=False):
+    """The service deleted as `DELETE /os-services/{id}` does it:
+    service_destroy soft-deletes the service and the host's compute nodes,
+    and leaves the node's PCI devices as they are. `pci_deleted` first
+    removes the device the way the resource tracker does (soft delete)."""
+    if pci_deleted and added["pci_address"]:
+        db.pci_device_destroy(ctx, added["compute_node_id"], added["pci_address"])
+    db.service_destroy(ctx, added["service_id"])
+    return {k: v for k, v in added.items() if k != "pci_address"}
+
+
+def age_host(conn, host, when):
+    """Move a deleted host back in time: its service, compute node and
+    removed PCI devices, as if deleted then (and created a month before)."""
+    times = {"t": when, "c": when - datetime.timedelta(days=30), "h": host}
+    for t in ("services", "compute_nodes"):
+        conn.execute(sa.text(
+            f"UPDATE {t} SET deleted_at = :t, updated_at = :t, "
+            f"created_at = :c WHERE host = :h AND deleted <> 0"), times)
+    conn.execute(sa.text(
+        "UPDATE pci_devices SET deleted_at = :t, updated_at = :t, "
+        "created_at = :c WHERE deleted <> 0 AND compute_node_id IN "
+        "(SELECT id FROM compute_nodes WHERE host = :h)"), times)
+
+
+def audit(ctx, host, ending):
+    """One period of nova-compute's instance usage audit, logged in task_log
+    as compute's _instance_usage_audit does (begin, then end)."""
+    beginning = ending - datetime.timedelta(days=30)
+    db.task_log_begin_task(ctx, AUDIT, beginning, ending, host,
+                           task_items=3, message="Instance usage audit started")
+    db.task_log_end_task(ctx, AUDIT, beginning, ending, host, 0,
+                         message="Instance usage audit ran for host")
+    return db.task_log_get(ctx, AUDIT, beginning, ending, host)["id"]
+
+
+def age_audit(conn, task_id, ending):
+    """Move an audit back in time: it ran an hour after its period ended."""
+    conn.execute(sa.text(
+        "UPDATE task_log SET created_at = :r, updated_at = :r WHERE id = :i"),
+        {"r": ending + datetime.timedelta(hours=1), "i": task_id})
+
+
+def add_archived(ctx, engine, now, ago):
+    """Rows in the shadow tables, moved there by Nova's own archiver
+    (`archive_deleted_rows(task_log=True)`, what `nova-manage db
+    archive_deleted_rows --task-log` runs): the deleted hosts of
+    ARCHIVED_HOSTS, whose live PCI device the archiver drags along with its
+    compute node (a shadow row with no deleted_at), and an old audit period
+    of task_log (no deleted_at either: `db purge --before` dates
+    shadow_task_log by updated_at). Runs before anything else is deleted or
+    made old, with a cutoff of a day ago, so the archive takes exactly this
+    set; and after every other row of these tables is created, as SQLite
+    hands a freed id out again and Nova's archiver would then meet its own
+    rows in the shadow tables."""
+    hosts = {host: add_host(ctx, host, "0000:82:00.0" if days == OLD_DAYS else None)
+             for host, days in ARCHIVED_HOSTS.items()}
+    hosts = {host: delete_host(ctx, added) for host, added in hosts.items()}
+    task_log = audit(ctx, "cmp-archived-old", ago[OLD_DAYS])
+    with engine.begin() as conn:
+        for host, days in ARCHIVED_HOSTS.items():
+            age_host(conn, host, ago[days])
+        age_audit(conn, task_log, ago[OLD_DAYS])
+    moved, _, _ = db.archive_deleted_rows(
+        ctx, max_rows=1000, before=now - datetime.timedelta(days=1),
+        task_log=True)
+    moved = dict(moved)
+    expected = {"services": 2, "compute_nodes": 2, "pci_devices": 1, "task_log": 1}
+    if moved != expected:
+        sys.exit(f"fill.py: Nova's archiver moved {moved}, expected {expected}")
+    return {"hosts": hosts, "task_log_id": task_log, "moved": moved}
+
+
+def add_archived_actions(conn, ago):
+    """What the archiver leaves in shadow_instance_actions and
+    shadow_instance_actions_events when it archives a deleted instance: the
+    action and its event keep deleted = 0 and no deleted_at (Nova never
+    soft-deletes them), and `db purge --before` dates them by created_at.
+    An old and a young one. Plain SQL: on PostgreSQL Nova 34 cannot archive
+    an instance at all (see README.md)."""
+    ids = {}
+    for label, days in (("archived_old", OLD_DAYS), ("archived_young", YOUNG_DAYS)):
+        t = ago[days]
+        action = insert(conn, "shadow_instance_actions", {
+            "id": 900001 + len(ids), "created_at": t, "updated_at": t,
+            "deleted": 0, "action": "delete", "instance_uuid": uid(label),
+            "request_id": "req-" + uid(label + "/delete"), "user_id": USER,
+            "project_id": PROJECT, "start_time": t, "finish_time": t})
+        event = insert(conn, "shadow_instance_actions_events", {
+            "id": 900001 + len(ids), "created_at": t, "updated_at": t,
+            "deleted": 0, "event": "compute_terminate_instance",
+            "action_id": action, "start_time": t, "finish_time": t,
+            "result": "Success", "host": "cmp1"})
+        ids["old" if days == OLD_DAYS else "young"] = {
+            "action_id": action, "event_id": event}
+    return ids
+
+
+def soft_deleted_row(conn, name, values, when):
+    """Plain INSERT of a row Nova soft-deleted at `when` (deleted = its id)."""
+    row_id = insert(conn, name, dict(values, deleted=0))
+    conn.execute(sa.text(f"UPDATE {name} SET deleted = id, deleted_at = :t "
+                         "WHERE id = :i"), {"t": when, "i": row_id})
+    return row_id
+
+
+def add_aggregates(conn, ago):
+    """Host aggregates as the cell database held them before Newton moved
+    them to the API database (Nova 34 keeps the tables and their foreign
+    keys, has no model for them, and its archiver skips them: plain SQL),
+    deleted long ago. `agg-old` went with its host and metadata rows;
+    `agg-referenced` kept a live aggregate_hosts row, which its foreign key
+    still points at: the rows scope must keep the aggregate, and say so."""
+    t, c = ago[OLD_DAYS], ago[OLD_DAYS] - datetime.timedelta(days=30)
+    gone = soft_deleted_row(conn, "aggregates", {
+        "created_at": c, "name": "agg-old", "uuid": uid("agg-old")}, t)
+    soft_deleted_row(conn, "aggregate_hosts", {
+        "created_at": c, "host": "cmp-old", "aggregate_id": gone}, t)
+    soft_deleted_row(conn, "aggregate_metadata", {
+        "created_at": c, "aggregate_id": gone, "key": "availability_zone",
+        "value": "az-old"}, t)
+    kept = soft_deleted_row(conn, "aggregates", {
+        "created_at": c, "name": "agg-referenced",
+        "uuid": uid("agg-referenced")}, t)
+    live_host = insert(conn, "aggregate_hosts", {
+        "created_at": c, "deleted": 0, "host": "cmp1", "aggregate_id": kept})
+    return {"deleted_id": gone, "referenced_id": kept,
+            "live_host_id": live_host}
+
+
+def add_legacy_deleted(conn, ago):
+    """Soft-deleted rows of two long-removed features whose tables kept an
+    older type of `deleted` (plain SQL, no model): nova-network's
+    dns_domains (a boolean, keyed by `domain`) and the EC2-era snapshots (a
+    string: the uuid id when deleted, '' when live). One deleted 200 days
+    ago and one live row each."""
+    t = ago[OLD_DAYS]
+    insert(conn, "dns_domains", {"created_at": t, "deleted_at": t,
+                                 "deleted": True, "domain": "old.example.org",
+                                 "scope": "public", "project_id": PROJECT})
+    insert(conn, "dns_domains", {"created_at": t, "deleted": False,
+                                 "domain": "live.example.org",
+                                 "scope": "public", "project_id": PROJECT})
+    old, live = uid("snapshot/old"), uid("snapshot/live")
+    for sid, deleted, deleted_at in ((old, old, t), (live, "", None)):
+        insert(conn, "snapshots", {
+            "created_at": t, "deleted_at": deleted_at, "deleted": deleted,
+            "id": sid, "volume_id": uid("vol/" + sid), "user_id": USER,
+            "project_id": PROJECT, "status": "available", "volume_size": 1})
+    return {"dns_domains": {"deleted": "old.example.org",
+                            "live": "live.example.org"},
+            "snapshots": {"deleted": old, "live": live}}
+
+
 def fill_api_db(ctx, uuids):
     """The cell, a mapping + request spec per instance, a stray build
     request and a server group, all through Nova's objects."""
@@ -356,6 +543,16 @@ def main(argv):
     for label in INSTANCES:
         uuids[label], shares[label] = full_set(ctx, label, sg["id"], now)
     extras = {"security_group_id": sg["id"], "pci": add_pci_devices(ctx, uuids)}
+    # Hosts deleted below (cmp-old's removed PCI device must go before its
+    # compute node: foreign key) and two audit periods, then the rows Nova's
+    # archiver moves (see add_archived for the order).
+    hosts = {host: add_host(ctx, host, "0000:83:00.0" if days == OLD_DAYS else None)
+             for host, days in DELETED_HOSTS.items()}
+    periods = {"old": OLD_DAYS, "young": YOUNG_DAYS}
+    audits = {which: audit(ctx, "cmp1", ago[days]) for which, days in periods.items()}
+    extras["archived"] = add_archived(ctx, engine, now, ago)
+    extras["deleted_hosts"] = {host: delete_host(ctx, added, pci_deleted=True)
+                               for host, added in hosts.items()}
 
     for label, (gone, _) in INSTANCES.items():
         if gone:
@@ -380,6 +577,14 @@ def main(argv):
         extras["old_dropped_metadata"] = {
             "instances": [lb for lb, (gone, _) in INSTANCES.items() if not gone],
             "deleted_at": ago[OLD_DAYS].isoformat()}
+        for host, days in DELETED_HOSTS.items():
+            age_host(conn, host, ago[days])
+        for which, task_id in audits.items():
+            age_audit(conn, task_id, ago[periods[which]])
+        extras["task_log"] = audits
+        extras["aggregates"] = add_aggregates(conn, ago)
+        extras["archived_actions"] = add_archived_actions(conn, ago)
+        extras["legacy_deleted"] = add_legacy_deleted(conn, ago)
     extras.update(fill_api_db(ctx, uuids))
 
     json.dump({

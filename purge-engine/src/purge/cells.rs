@@ -2,6 +2,7 @@
 //! some) listed in the API database, each purged in turn, with the API rows
 //! of purged instances removed after each batch.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -340,6 +341,7 @@ async fn purge_database(
                 name: Some(url.database_name(&schema)),
             },
         });
+        let mut instances_gone = HashSet::new();
         let mut report = if options.scopes.contains(&Scope::Instances) {
             let mut engine = Engine::new(&db, &plan, options)
                 .with_control(observer, cancel.clone())
@@ -350,7 +352,9 @@ async fn purge_database(
             if let Some(recorder) = recorder.clone() {
                 engine = engine.with_export(recorder);
             }
-            engine.run(url.redacted()).await?
+            let report = engine.run(url.redacted()).await?;
+            instances_gone = engine.dry_run_purged();
+            report
         } else {
             Report::empty(url.redacted(), options)
         };
@@ -367,6 +371,7 @@ async fn purge_database(
                 recorder,
                 cancel: cancel.clone(),
                 sizer: BatchSizer::new(options.batch_size, write_set_rows, 1.0),
+                instances_gone,
                 dry_deleted: Default::default(),
             };
             for (scope, figures) in engine.run().await? {

@@ -4,7 +4,8 @@
 //! commits. Killed at any point, each instance is either whole or gone, and
 //! a rerun carries on from what is left.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Instant;
 
 use purge_api::{Db, InstanceBatch, Link, Tx};
@@ -77,6 +78,9 @@ pub struct Engine<'a> {
     observer: &'a dyn Observer,
     cancel: Cancel,
     sizer: BatchSizer,
+    /// In a dry run, the instances it would have purged (the own-row scopes
+    /// that run next must not count their rows again).
+    dry_run_purged: RefCell<HashSet<String>>,
 }
 
 impl<'a> Engine<'a> {
@@ -90,7 +94,13 @@ impl<'a> Engine<'a> {
             observer: &crate::control::Silent,
             cancel: Cancel::default(),
             sizer: BatchSizer::new(options.batch_size, None, ROWS_PER_INSTANCE_GUESS),
+            dry_run_purged: RefCell::default(),
         }
+    }
+
+    /// In a dry run, the instances the run would have purged.
+    pub fn dry_run_purged(&self) -> HashSet<String> {
+        self.dry_run_purged.take()
     }
 
     /// Keeps each batch's write set within a Galera cluster's
@@ -169,6 +179,13 @@ impl<'a> Engine<'a> {
             report.batches += 1;
             report.max_batch_ms = report.max_batch_ms.max(batch_ms);
             report.instances += outcome.purged() as u64;
+            if self.options.dry_run {
+                let purged = outcome
+                    .committed
+                    .iter()
+                    .flat_map(|c| c.purged.iter().cloned());
+                self.dry_run_purged.borrow_mut().extend(purged);
+            }
             self.sizer
                 .observe(outcome.purged(), outcome.rows.iter().map(|(_, n)| n).sum());
             report.add_rows(outcome.rows);

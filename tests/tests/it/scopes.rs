@@ -334,8 +334,24 @@ async fn every_scope_round_trips_through_the_export(backend: Backend) {
     let before = test_db.snapshot().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("export.jsonl").display().to_string();
+    // The dry run of every scope predicts the real run, the rows the
+    // instances scope purges first not counted twice.
+    let dry = purge_json(&test_db, &["--scope", "all", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
     let run = purge_json(&test_db, &["--yes", "--scope", "all", "--export", &path]);
     assert_eq!(run.code, 0, "{run:?}");
+    let (dry, real) = (dry.json(), run.json());
+    for field in ["instances", "tables"] {
+        assert_eq!(
+            dry[field], real[field],
+            "the dry run predicted another {field}"
+        );
+    }
+    assert_eq!(
+        dry["scopes"],
+        real["scopes"].clone().tap_batches(&dry),
+        "the dry run predicted other scopes"
+    );
     let after = test_db.snapshot().await;
     let gone = removed(&before, &after);
     for own in ids(&OWN_ROWS) {

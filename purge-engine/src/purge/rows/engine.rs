@@ -9,10 +9,10 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
-use purge_api::{Db, Scope, Stmt, Tx, Value};
+use purge_api::{Db, Link, Scope, Stmt, Tx, Value};
 use tracing::{info, warn};
 
-use super::plan::{RowTable, RowsPlan};
+use super::plan::{DeletedColumn, RowTable, RowsPlan};
 use crate::control::Cancel;
 use crate::database::errors::{is_foreign_key_violation, is_write_set_too_large};
 use crate::error::{describe_sqlx, Error};
@@ -33,6 +33,9 @@ pub struct RowEngine<'a> {
     pub cancel: Cancel,
     /// Rows per batch: `--batch-size`, within a Galera write-set limit.
     pub sizer: BatchSizer,
+    /// In a dry run, the instances the instances scope would have purged
+    /// first, with their rows.
+    pub instances_gone: HashSet<String>,
     /// In a dry run, the keys of the rows it would have deleted, by table,
     /// for the tables another table of the plan references: a row that only
     /// such rows reference would go in the real run (its referencing rows
@@ -107,7 +110,9 @@ impl<'a> RowEngine<'a> {
             report.rows += outcome.deleted;
             self.sizer
                 .observe(outcome.deleted as usize, outcome.deleted);
-            *report.tables.entry(table.table.clone()).or_default() += outcome.deleted;
+            if outcome.deleted > 0 {
+                *report.tables.entry(table.table.clone()).or_default() += outcome.deleted;
+            }
             report.skipped_rows += outcome.skipped.len() as u64;
             let shown = report
                 .skipped
@@ -165,11 +170,33 @@ impl<'a> RowEngine<'a> {
             .collect())
     }
 
+    /// The table's own predicate. `deleted` is an integer in Nova's tables,
+    /// but a boolean or text in a few legacy ones on PostgreSQL
+    /// (`dns_domains`, `snapshots`), where `<> 0` would not even compile.
     fn push_predicate(&self, table: &RowTable, stmt: &mut Stmt) {
         let undated = table.scope == Scope::Shadow && self.options.undated_shadow_rows;
-        table
-            .link
-            .push_own_predicate(stmt, self.options.cutoff, undated);
+        let test = match table.deleted {
+            DeletedColumn::Integer => None,
+            DeletedColumn::Boolean => Some(" <> FALSE AND "),
+            DeletedColumn::Text => Some(" NOT IN ('', '0') AND "),
+        };
+        match (table.link, test) {
+            (
+                Link::Own {
+                    cutoff_column,
+                    soft_deleted: true,
+                },
+                Some(test),
+            ) => {
+                stmt.ident("deleted").push(test);
+                Link::Own {
+                    cutoff_column,
+                    soft_deleted: false,
+                }
+                .push_own_predicate(stmt, self.options.cutoff, undated);
+            }
+            (link, _) => link.push_own_predicate(stmt, self.options.cutoff, undated),
+        }
     }
 
     /// One batch, retried after transient conflicts, split when the
@@ -304,6 +331,12 @@ impl<'a> RowEngine<'a> {
         for fk in &table.referenced_by {
             stmt.push(", ").ident(&fk.ref_column);
         }
+        let instance_link = table
+            .instance_link
+            .filter(|_| self.options.dry_run && !self.instances_gone.is_empty());
+        if let Some(column) = instance_link {
+            stmt.push(", ").ident(column);
+        }
         stmt.push(" FROM ")
             .ident(&table.table)
             .push(" WHERE ")
@@ -319,11 +352,19 @@ impl<'a> RowEngine<'a> {
             .await?
             .into_iter()
             .filter_map(|row| {
-                let mut values = row.into_iter();
-                let key = values.next()?;
+                let mut values: Vec<Option<String>> =
+                    row.iter().skip(1).map(Value::to_text).collect();
+                // A row of an instance the instances scope purged first is
+                // gone already in the real run.
+                if instance_link.is_some() {
+                    let instance = values.pop().flatten();
+                    if instance.is_some_and(|uuid| self.instances_gone.contains(&uuid)) {
+                        return None;
+                    }
+                }
                 Some(Row {
-                    key,
-                    referenced: values.map(|v| v.to_text()).collect(),
+                    key: row.into_iter().next()?,
+                    referenced: values,
                 })
             })
             .collect())

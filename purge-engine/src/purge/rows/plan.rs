@@ -26,6 +26,26 @@ pub struct RowTable {
     /// Foreign keys from other tables into this one: a row they still
     /// reference stays.
     pub referenced_by: Vec<ForeignKey>,
+    /// The type of its `deleted` column, when the link looks at it.
+    pub deleted: DeletedColumn,
+    /// The column by which the instances scope reaches this table's rows
+    /// (`instance_uuid`), when it does: in a dry run of both scopes, the
+    /// rows of the instances the instances scope would purge are not this
+    /// scope's to count.
+    pub instance_link: Option<&'static str>,
+}
+
+/// How a table's `deleted` column marks a soft-deleted row. Nova's is an
+/// integer (the row's id); tables of long-removed features kept older
+/// types, which PostgreSQL will not compare with 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeletedColumn {
+    /// `deleted <> 0`.
+    Integer,
+    /// A boolean (`dns_domains`; MariaDB's BOOLEAN is an integer): true.
+    Boolean,
+    /// A string (`snapshots`, whose id is one): the id, `''` when live.
+    Text,
 }
 
 #[derive(Debug, Default)]
@@ -52,12 +72,14 @@ impl RowsPlan {
                     continue;
                 }
                 // A family's members are its tables that have the column it
-                // dates rows by (`shadow_alembic_version` has none).
+                // dates rows by (`shadow_alembic_version` has none), but for
+                // those a target of the scope names itself (dated otherwise).
                 let names: Vec<String> = match target.family() {
                     Some(prefix) => schema
                         .tables()
                         .filter(|t| t.starts_with(prefix) && t.len() > prefix.len())
                         .filter(|t| schema.has_column(t, target.link().column()))
+                        .filter(|t| !named_in_scope(registry, *scope, t))
                         .map(str::to_owned)
                         .collect(),
                     None => vec![target.table().to_owned()],
@@ -69,7 +91,7 @@ impl RowsPlan {
                     if !schema.has_table(&table) {
                         continue;
                     }
-                    match row_table(registration, *scope, &table, schema) {
+                    match row_table(registration, *scope, &table, schema, registry) {
                         Ok(row_table) => tables.push(row_table),
                         Err(reason) => plan.skipped.push(SkippedTarget {
                             name: target.name(),
@@ -95,12 +117,20 @@ impl RowsPlan {
     }
 }
 
+/// Whether a target of `scope` other than a family names `table` itself.
+fn named_in_scope(registry: &Registry, scope: Scope, table: &str) -> bool {
+    registry.iter().any(|r| {
+        r.target.scope() == scope && r.target.family().is_none() && r.target.table() == table
+    })
+}
+
 /// The table as the engine needs it, or why it cannot be purged here.
 fn row_table(
     registration: &'static Registration,
     scope: Scope,
     table: &str,
     schema: &Schema,
+    registry: &Registry,
 ) -> Result<RowTable, String> {
     let link = registration.target.link();
     let Link::Own {
@@ -125,6 +155,14 @@ fn row_table(
         .ok_or_else(|| format!("table {table} has no single-column primary key to walk"))?
         .to_owned();
     let key_is_integer = schema.column_kind(table, &key) == Some(ColumnKind::Integer);
+    let deleted_type = schema.column_type(table, "deleted").unwrap_or_default();
+    let deleted = if deleted_type.to_lowercase().contains("bool") {
+        DeletedColumn::Boolean
+    } else if schema.column_kind(table, "deleted") == Some(ColumnKind::Text) {
+        DeletedColumn::Text
+    } else {
+        DeletedColumn::Integer
+    };
     let referenced_by = schema
         .foreign_keys
         .iter()
@@ -140,7 +178,21 @@ fn row_table(
         key_is_integer,
         columns: schema.columns(table).map(str::to_owned).collect(),
         referenced_by,
+        deleted,
+        instance_link: instance_link(registry, table),
     })
+}
+
+/// The column of `table` an instances-scope target links it by, if one
+/// does directly.
+fn instance_link(registry: &Registry, table: &str) -> Option<&'static str> {
+    registry
+        .iter()
+        .filter(|r| r.target.scope() == Scope::Instances && r.target.table() == table)
+        .find_map(|r| match r.target.link() {
+            Link::Column(column) | Link::SoftDeletedColumn(column) => Some(column),
+            _ => None,
+        })
 }
 
 /// Orders one scope's tables so that a table whose rows reference another's
