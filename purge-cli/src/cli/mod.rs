@@ -226,7 +226,7 @@ pub struct PurgeArgs {
     )]
     pub scope: Vec<ScopeArg>,
 
-    /// With the shadow scope, also rows whose deleted_at is empty (as nova-manage db purge --all takes them)
+    /// With the shadow scope, also rows without a date (deleted_at empty; created_at or updated_at for the tables nova-manage db purge dates by those), which nova-manage db purge --all takes too
     #[arg(long)]
     pub undated_shadow_rows: bool,
 
