@@ -7,6 +7,15 @@ use std::time::Duration;
 /// docs/benchmarks.md for the measurements behind it.
 pub const DEFAULT_BATCH_SIZE: usize = 500;
 
+/// How long one batch transaction should take unless `--batch-time` says
+/// otherwise: the size adapts to it, up to `--batch-size`. Half a second
+/// holds Nova's writers back no longer than a slow API call; see
+/// docs/benchmarks.md for the measurements behind it.
+pub const DEFAULT_BATCH_TIME: Duration = Duration::from_millis(500);
+
+/// Longest accepted `--batch-time`.
+pub const MAX_BATCH_TIME: Duration = Duration::from_secs(60);
+
 /// Largest accepted `--batch-size`: two lists of this many parameters stay
 /// well under SQLite's 32766 bound parameters per statement.
 pub const MAX_BATCH_SIZE: usize = 10_000;

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use purge_engine::limits::{
-    DEFAULT_BATCH_SIZE, DEFAULT_OLDER_THAN_DAYS, MAX_BATCH_SIZE, MAX_OLDER_THAN_DAYS, MAX_SLEEP,
+    DEFAULT_BATCH_SIZE, DEFAULT_OLDER_THAN_DAYS, MAX_BATCH_SIZE, MAX_BATCH_TIME,
+    MAX_OLDER_THAN_DAYS, MAX_SLEEP,
 };
 
 use exit::{ExitStatus, Outcomes};
@@ -234,7 +235,7 @@ pub struct PurgeArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_number: Option<u64>,
 
-    /// Instances per transaction (rows, in the other scopes), 1 to 10000
+    /// At most N instances per transaction (rows, in the other scopes), 1 to 10000; with --batch-time the size adapts below it
     #[arg(
         long,
         value_name = "N",
@@ -242,6 +243,15 @@ pub struct PurgeArgs {
         value_parser = clap::value_parser!(u64).range(1..=MAX_BATCH_SIZE as u64)
     )]
     pub batch_size: u64,
+
+    /// How long one transaction should take, e.g. 500ms, 2s (at most 1m): the batch size follows the server's pace, smaller when it is busy and up to --batch-size when quiet, so that locks are held about that long; 0 keeps every batch at --batch-size
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "500ms",
+        value_parser = parse_batch_time
+    )]
+    pub batch_time: Duration,
 
     /// Purge every cell listed in the API database's cell_mappings, cell0 included
     #[arg(long, conflicts_with = "cell")]
@@ -347,6 +357,18 @@ fn parse_pause(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// `--batch-time`: a duration as for `--sleep`, at most a minute.
+fn parse_batch_time(text: &str) -> Result<Duration, String> {
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let time = parse_pause(text)?;
+    if time > MAX_BATCH_TIME {
+        return Err("the batch time must be at most 1m (0 turns it off)".to_owned());
+    }
+    Ok(time)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,6 +382,21 @@ mod tests {
         for bad in ["", "5", "ms", "2h", "-1s", "1e9s", "9999m", "1..2s"] {
             assert!(parse_pause(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn batch_times_are_durations_up_to_a_minute_or_zero() {
+        assert_eq!(parse_batch_time("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_batch_time("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_batch_time("1m"), Ok(Duration::from_secs(60)));
+        for bad in ["", "500", "61s", "2m", "-1s", "fast"] {
+            assert!(parse_batch_time(bad).is_err(), "{bad}");
+        }
+        let cli = Cli::try_parse_from(["nova-purge", "purge"]).expect("parses");
+        let Command::Purge(args) = cli.command else {
+            panic!("not a purge")
+        };
+        assert_eq!(args.batch_time, purge_engine::limits::DEFAULT_BATCH_TIME);
     }
 
     #[test]

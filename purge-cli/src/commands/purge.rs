@@ -98,6 +98,7 @@ fn request(args: &PurgeArgs) -> Result<PurgeRequest, Failure> {
         dry_run: args.dry_run.dry_run,
         max_number: args.max_number,
         batch_size: usize::try_from(args.batch_size).expect("clap bounds --batch-size"),
+        batch_time: Some(args.batch_time).filter(|time| !time.is_zero()),
         sleep: args.sleep,
         scopes: args
             .scope

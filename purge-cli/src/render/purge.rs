@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use purge_engine::purge::{Report, RunReport, ScopeReport};
+use purge_engine::purge::{BatchSizes, Report, RunReport, ScopeReport};
 use purge_engine::untrusted::escape;
 
 /// The whole run: one database's report alone, or a section per cell and
@@ -47,8 +47,10 @@ pub fn report(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     if report.purged_scopes.contains(&"instances") {
         writeln!(
             out,
-            "instances: {} {verb}, in {} batches",
-            report.instances, report.batches
+            "instances: {} {verb}, in {} batches{}",
+            report.instances,
+            report.batches,
+            sizes(&report.batch_sizes)
         )?;
         writeln!(out, "rows {verb}, by table:")?;
         let width = report
@@ -133,8 +135,10 @@ fn scope_section(
 ) -> io::Result<()> {
     writeln!(
         out,
-        "scope {scope}: {} rows {verb}, in {} batches",
-        figures.rows, figures.batches
+        "scope {scope}: {} rows {verb}, in {} batches{}",
+        figures.rows,
+        figures.batches,
+        sizes(&figures.batch_sizes)
     )?;
     let width = figures.tables.keys().map(String::len).max().unwrap_or(0);
     for (table, rows) in &figures.tables {
@@ -157,4 +161,15 @@ fn scope_section(
         }
     }
     Ok(())
+}
+
+/// " of 50 to 800 (median 400)": how big the batches were, when they varied.
+fn sizes(sizes: &BatchSizes) -> String {
+    match sizes.spread() {
+        Some((min, median, max)) if min != max => {
+            format!(" of {min} to {max} (median {median})")
+        }
+        Some((size, _, _)) => format!(" of {size}"),
+        None => String::new(),
+    }
 }

@@ -370,7 +370,8 @@ async fn purge_database(
                 capture: plan.capture,
                 recorder,
                 cancel: cancel.clone(),
-                sizer: BatchSizer::new(options.batch_size, write_set_rows, 1.0),
+                sizer: BatchSizer::new(options.batch_size, write_set_rows, 1.0)
+                    .with_target(options.batch_time),
                 instances_gone,
                 dry_deleted: Default::default(),
             };

@@ -93,7 +93,8 @@ impl<'a> Engine<'a> {
             recorder: None,
             observer: &crate::control::Silent,
             cancel: Cancel::default(),
-            sizer: BatchSizer::new(options.batch_size, None, ROWS_PER_INSTANCE_GUESS),
+            sizer: BatchSizer::new(options.batch_size, None, ROWS_PER_INSTANCE_GUESS)
+                .with_target(options.batch_time),
             dry_run_purged: RefCell::default(),
         }
     }
@@ -106,7 +107,8 @@ impl<'a> Engine<'a> {
     /// Keeps each batch's write set within a Galera cluster's
     /// `wsrep_max_ws_rows`.
     pub fn with_write_set_limit(mut self, rows: Option<u64>) -> Self {
-        self.sizer = BatchSizer::new(self.options.batch_size, rows, ROWS_PER_INSTANCE_GUESS);
+        self.sizer = BatchSizer::new(self.options.batch_size, rows, ROWS_PER_INSTANCE_GUESS)
+            .with_target(self.options.batch_time);
         self
     }
 
@@ -178,6 +180,7 @@ impl<'a> Engine<'a> {
             );
             report.batches += 1;
             report.max_batch_ms = report.max_batch_ms.max(batch_ms);
+            report.batch_sizes.push(candidates.len());
             report.instances += outcome.purged() as u64;
             if self.options.dry_run {
                 let purged = outcome
@@ -186,8 +189,12 @@ impl<'a> Engine<'a> {
                     .flat_map(|c| c.purged.iter().cloned());
                 self.dry_run_purged.borrow_mut().extend(purged);
             }
-            self.sizer
-                .observe(outcome.purged(), outcome.rows.iter().map(|(_, n)| n).sum());
+            self.sizer.observe(
+                candidates.len(),
+                outcome.purged(),
+                outcome.rows.iter().map(|(_, n)| n).sum(),
+                batch_started.elapsed(),
+            );
             report.add_rows(outcome.rows);
             report.skipped_instances.extend(outcome.skipped);
             if let Some(cleanup) = self.api {

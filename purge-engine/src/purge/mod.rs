@@ -16,4 +16,6 @@ mod sizing;
 pub use cells::{purge, CellReport, CellSelection, PurgeRequest, RunReport};
 pub use findings::{Finding, FindingKind, Severity};
 pub use options::{cutoff_for, PurgeOptions};
-pub use report::{Report, ScopeReport, SkippedInstance, SkippedRow, SkippedTargetReport};
+pub use report::{
+    BatchSizes, Report, ScopeReport, SkippedInstance, SkippedRow, SkippedTargetReport,
+};

@@ -7,7 +7,7 @@ use chrono::{NaiveDateTime, Timelike, Utc};
 use purge_api::Scope;
 
 use crate::error::Error;
-use crate::limits::{DEFAULT_BATCH_SIZE, DEFAULT_OLDER_THAN_DAYS};
+use crate::limits::{DEFAULT_BATCH_SIZE, DEFAULT_BATCH_TIME, DEFAULT_OLDER_THAN_DAYS};
 
 #[derive(Debug, Clone)]
 pub struct PurgeOptions {
@@ -17,7 +17,11 @@ pub struct PurgeOptions {
     pub dry_run: bool,
     /// At most this many instances purged in this run.
     pub max_number: Option<u64>,
+    /// Units per transaction, at most.
     pub batch_size: usize,
+    /// How long a transaction should take: the size adapts to it, up to
+    /// `batch_size`. `None` keeps every batch at `batch_size`.
+    pub batch_time: Option<Duration>,
     /// Pause between batches, to let replication and a busy cloud breathe.
     pub sleep: Option<Duration>,
     /// What to purge; `instances` alone unless asked for more.
@@ -29,7 +33,7 @@ pub struct PurgeOptions {
 
 impl PurgeOptions {
     /// The defaults for instances deleted more than `older_than_days` ago:
-    /// a real run, no cap, the default batch size, no pause.
+    /// a real run, no cap, the default batch size and time, no pause.
     pub fn older_than(older_than_days: u32) -> Result<PurgeOptions, Error> {
         let cutoff = cutoff_for(older_than_days).ok_or_else(|| {
             Error::Input(format!(
@@ -42,6 +46,7 @@ impl PurgeOptions {
             dry_run: false,
             max_number: None,
             batch_size: DEFAULT_BATCH_SIZE,
+            batch_time: Some(DEFAULT_BATCH_TIME),
             sleep: None,
             scopes: BTreeSet::from([Scope::Instances]),
             undated_shadow_rows: false,

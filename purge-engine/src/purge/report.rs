@@ -34,6 +34,42 @@ pub struct SkippedRow {
     pub reason: String,
 }
 
+/// The sizes of the batches a run took (instances, or rows in the other
+/// scopes), shown as their smallest, median and largest: with
+/// `--batch-time` they follow the server's pace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchSizes(Vec<usize>);
+
+impl BatchSizes {
+    pub fn push(&mut self, size: usize) {
+        self.0.push(size);
+    }
+
+    pub fn merge(&mut self, other: &BatchSizes) {
+        self.0.extend_from_slice(&other.0);
+    }
+
+    /// (smallest, median, largest), or `None` before the first batch.
+    pub fn spread(&self) -> Option<(usize, usize, usize)> {
+        let mut sizes = self.0.clone();
+        sizes.sort_unstable();
+        Some((*sizes.first()?, sizes[sizes.len() / 2], *sizes.last()?))
+    }
+}
+
+impl Serialize for BatchSizes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Some((min, median, max)) = self.spread() else {
+            return serializer.serialize_none();
+        };
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry("min", &min)?;
+        map.serialize_entry("median", &median)?;
+        map.serialize_entry("max", &max)?;
+        map.end()
+    }
+}
+
 /// What one scope other than `instances` did (`rows`, `task-log`,
 /// `shadow`). Its unit is rows: `--max-number` caps them and
 /// `--batch-size` is rows per transaction.
@@ -49,6 +85,10 @@ pub struct ScopeReport {
     pub skipped: Vec<SkippedRow>,
     /// Transactions run.
     pub batches: u64,
+    /// The longest single batch transaction, in milliseconds.
+    pub max_batch_ms: u64,
+    /// Rows each batch took.
+    pub batch_sizes: BatchSizes,
     /// True when `--max-number` ended the scope with rows left.
     pub more_remaining: bool,
 }
@@ -66,6 +106,8 @@ impl ScopeReport {
         self.skipped_rows += other.skipped_rows;
         self.skipped.extend(other.skipped.iter().cloned());
         self.batches += other.batches;
+        self.max_batch_ms = self.max_batch_ms.max(other.max_batch_ms);
+        self.batch_sizes.merge(&other.batch_sizes);
         self.more_remaining |= other.more_remaining;
     }
 }
@@ -103,6 +145,8 @@ pub struct Report {
     pub elapsed_ms: u64,
     /// The longest single batch transaction, in milliseconds.
     pub max_batch_ms: u64,
+    /// Instances each batch took.
+    pub batch_sizes: BatchSizes,
     /// The scopes purged (`instances` first; the others are in `scopes`).
     pub purged_scopes: Vec<&'static str>,
     /// What each scope other than `instances` did, by scope name.
@@ -162,6 +206,7 @@ impl Report {
         self.batches += other.batches;
         self.elapsed_ms += other.elapsed_ms;
         self.max_batch_ms = self.max_batch_ms.max(other.max_batch_ms);
+        self.batch_sizes.merge(&other.batch_sizes);
         self.paused_ms += other.paused_ms;
     }
 

@@ -1,4 +1,5 @@
-//! `--max-number` and `--batch-size`: caps, boundaries and keyset order.
+//! `--max-number`, `--batch-size` and `--batch-time`: caps, boundaries and
+//! keyset order.
 
 use nova_purge_tests::{insert_instances, purge_json, uuid, InstanceState, TestDb};
 use purge_api::Backend;
@@ -86,7 +87,57 @@ async fn batch_size_splits_the_work_into_transactions(backend: Backend) {
     assert!(report["max_batch_ms"].as_u64().unwrap() <= report["elapsed_ms"].as_u64().unwrap());
 }
 
+/// A time target starts with a small batch and at most doubles it, up to
+/// `--batch-size`; the report shows the sizes it took.
+async fn batch_time_starts_small_and_grows_up_to_the_batch_size(backend: Backend) {
+    let fixture = Fixture::full();
+    let test_db = TestDb::with_fixture(backend, &fixture).await;
+    let mut specs = vec![InstanceSpec::new(uuid(10_000), InstanceState::Live)];
+    specs.extend((1..=300).map(|n| InstanceSpec::new(uuid(n), OLD)));
+    specs.push(InstanceSpec::new(
+        uuid(10_001),
+        InstanceState::Deleted { days_ago: 10 },
+    ));
+    insert_instances(&test_db, &fixture, &specs).await;
+
+    // A generous target on an idle server: the sizes grow 50, 100, then
+    // stay at the ceiling.
+    let run = purge_json(
+        &test_db,
+        &["--yes", "--batch-time", "20s", "--batch-size", "100"],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["instances"], 300);
+    assert_eq!(report["batches"], 4, "50 + 100 + 100 + 50: {report}");
+    assert_eq!(
+        report["batch_sizes"],
+        serde_json::json!({"min": 50, "median": 100, "max": 100})
+    );
+    let snapshot = test_db.snapshot().await;
+    let mut left: Vec<Option<String>> = snapshot
+        .rows("instances")
+        .iter()
+        .map(|row| row["uuid"].clone())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        vec![Some(uuid(10_000)), Some(uuid(10_001))],
+        "the live and the young deleted instance stay"
+    );
+
+    // Without a target every batch is --batch-size.
+    let fixed = five_candidates(backend).await;
+    let run = purge_json(&fixed, &["--yes", "--batch-time", "0", "--batch-size", "2"]);
+    assert_eq!(
+        run.json()["batch_sizes"],
+        serde_json::json!({"min": 1, "median": 2, "max": 2})
+    );
+}
+
 on_every_backend!(
     max_number_caps_the_run_and_a_rerun_carries_on,
     batch_size_splits_the_work_into_transactions,
+    batch_time_starts_small_and_grows_up_to_the_batch_size,
 );

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use purge_api::{Db, Link, Scope, Stmt, Tx, Value};
 use tracing::{info, warn};
@@ -105,11 +106,19 @@ impl<'a> RowEngine<'a> {
             let keys = self.candidates(table, after.as_ref(), limit).await?;
             let Some(last) = keys.last() else { break };
             after = Some(last.clone());
+            let started = Instant::now();
             let outcome = self.purge_batch(table, &keys).await?;
+            let elapsed = started.elapsed();
             report.batches += 1;
             report.rows += outcome.deleted;
-            self.sizer
-                .observe(outcome.deleted as usize, outcome.deleted);
+            report.max_batch_ms = report.max_batch_ms.max(elapsed.as_millis() as u64);
+            report.batch_sizes.push(keys.len());
+            self.sizer.observe(
+                keys.len(),
+                outcome.deleted as usize,
+                outcome.deleted,
+                elapsed,
+            );
             if outcome.deleted > 0 {
                 *report.tables.entry(table.table.clone()).or_default() += outcome.deleted;
             }
