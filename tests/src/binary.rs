@@ -123,6 +123,11 @@ impl Spawned {
         assert!(sent.success(), "kill -{signal} failed");
     }
 
+    /// What it has written to stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.stderr_path).unwrap_or_default()).into_owned()
+    }
+
     /// True once the process has exited.
     pub fn has_exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))

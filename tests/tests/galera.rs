@@ -11,6 +11,9 @@
 //! 4. the node nova-purge talks to is SIGKILLed in the middle of a purge:
 //!    one error line; a rerun through another node converges, and the
 //!    killed node, restarted, holds exactly the same rows.
+//!
+//! A second cluster shows flow-control pacing: a node that cannot apply
+//! pauses the cluster, and the purge waits before its next batch.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -292,4 +295,71 @@ async fn nova_purge_on_a_galera_cluster() {
         started.elapsed()
     );
     let _ = node3;
+}
+
+/// Flow control: a node that cannot apply (a `LOCK TABLES` on node 3
+/// holds its applier back) makes the cluster pause every writer. The
+/// purge through node 1 sees the pause and waits it out before its next
+/// batch, says why, counts the wait, and ends with every node the same.
+#[tokio::test]
+async fn a_flow_control_pause_holds_the_next_batch() {
+    let mut galera = Galera::start();
+    let fixture = Fixture::full();
+    let cell = TestDb::empty_on(Backend::MySql, galera.url(1)).await;
+    fixture.create(&cell.db).await.expect("the fixture");
+    let population = populate(&cell, &fixture, 30, 0).await;
+    galera.wait_synced();
+    let before = snapshot_on(&cell, &galera, 1).await;
+    // Node 3 asks the cluster to pause once two write sets wait for it.
+    galera
+        .node(3)
+        .sql("SET GLOBAL wsrep_provider_options = 'gcs.fc_limit=2'");
+    let lock = format!(
+        "--execute=LOCK TABLES `{}`.instances WRITE; SELECT SLEEP(6)",
+        cell.name
+    );
+    let mut holder = galera
+        .node(3)
+        .client()
+        .arg(lock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("the lock holder");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let node1 = format!("{}/{}", galera.url(1), cell.name);
+    let run = nova_purge(
+        &[
+            "--database-url",
+            &node1,
+            "purge",
+            "--yes",
+            "--format",
+            "json",
+            "--batch-size",
+            "1",
+            "--batch-time",
+            "0",
+        ],
+        &[],
+    );
+    holder.wait().expect("the lock holder ends");
+    assert_eq!(run.code, 0, "{run:?}");
+    let pause = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("pausing before the next batch"))
+        .unwrap_or_else(|| panic!("no pause logged: {run:?}"));
+    assert!(pause.contains("flow control"), "{pause}");
+    let report = run.json();
+    assert!(report["paused_ms"].as_u64().unwrap() >= 1000, "{report}");
+    galera.wait_synced();
+    let after = snapshot_on(&cell, &galera, 1).await;
+    assert_converged("node 1", &before, &after, &population);
+    for n in [2, 3] {
+        assert_eq!(
+            snapshot_on(&cell, &galera, n).await,
+            after,
+            "node {n} differs"
+        );
+    }
 }

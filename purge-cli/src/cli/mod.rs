@@ -76,7 +76,7 @@ pub struct DatabaseArgs {
     )]
     pub api_database_url: Option<String>,
 
-    /// A replica of the cell database, watched while purging (repeatable; overrides [database]/slave_connection)
+    /// A MariaDB/MySQL replica of the cell database, whose lag a purge watches (see --max-replication-lag; repeatable; overrides [database]/slave_connection)
     #[arg(long, global = true, value_name = "URL")]
     pub replica_url: Vec<String>,
 
@@ -264,6 +264,14 @@ pub struct PurgeArgs {
     /// Pause between batches, e.g. 500ms, 2s, 1m (at most 1h), to let replication and a busy cloud breathe
     #[arg(long, value_name = "DURATION", value_parser = parse_pause)]
     pub sleep: Option<Duration>,
+
+    /// Before each batch, wait while a replica is further behind than this, e.g. 5s (at most 1h): MariaDB/MySQL replicas given by --replica-url or [database]/slave_connection (watched at 10s unless this says otherwise), PostgreSQL standbys as the primary sees them (watched only with this option)
+    #[arg(long, value_name = "DURATION", value_parser = parse_pause)]
+    pub max_replication_lag: Option<Duration>,
+
+    /// Purge on without watching a replica or standby that cannot be reached, instead of stopping with an error
+    #[arg(long)]
+    pub ignore_unreachable_replicas: bool,
 
     /// Write every deleted row to PATH (JSON Lines, synced before each commit; never overwritten) for audits and `restore`; a directory gets a new nova-purge-<UTC time>.jsonl
     #[arg(long, value_name = "PATH", conflicts_with = "dry_run")]

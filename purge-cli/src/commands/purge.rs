@@ -100,6 +100,8 @@ fn request(args: &PurgeArgs) -> Result<PurgeRequest, Failure> {
         batch_size: usize::try_from(args.batch_size).expect("clap bounds --batch-size"),
         batch_time: Some(args.batch_time).filter(|time| !time.is_zero()),
         sleep: args.sleep,
+        max_replication_lag: args.max_replication_lag,
+        ignore_unreachable_replicas: args.ignore_unreachable_replicas,
         scopes: args
             .scope
             .iter()

@@ -91,7 +91,7 @@ pub(super) fn render(run: &RunFacts, previous: &Previous) -> String {
     let mut paused = Family::new(
         "last_run_paused_seconds",
         Gauge,
-        "Time the last run spent pausing between batches (--sleep).",
+        "Time the last run spent pausing before batches (--sleep, replication lag, flow control).",
     );
     let mut exit_code = Family::new(
         "last_run_exit_code",

@@ -76,15 +76,6 @@ impl fmt::Display for ServerFacts {
 
 /// Reads the facts of a MariaDB/MySQL server on `conn`.
 pub async fn mysql_facts(conn: &mut MySqlConnection) -> Result<ServerFacts, sqlx::Error> {
-    let pairs = |rows: Vec<sqlx::mysql::MySqlRow>| -> Vec<(String, String)> {
-        rows.into_iter()
-            .filter_map(|row| {
-                let name: String = text(&row, 0)?;
-                let value: String = text(&row, 1).unwrap_or_default();
-                Some((name.to_ascii_lowercase(), value))
-            })
-            .collect()
-    };
     let status = pairs(
         sqlx::query(
             "SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_cipher', 'Ssl_version') \
@@ -161,9 +152,21 @@ pub async fn postgres_facts(conn: &mut PgConnection) -> Result<ServerFacts, sqlx
     })
 }
 
+/// The rows of `SHOW ... STATUS` or `SHOW ... VARIABLES` as (name in lower
+/// case, value) pairs.
+pub(crate) fn pairs(rows: Vec<sqlx::mysql::MySqlRow>) -> Vec<(String, String)> {
+    rows.into_iter()
+        .filter_map(|row| {
+            let name: String = text(&row, 0)?;
+            let value: String = text(&row, 1).unwrap_or_default();
+            Some((name.to_ascii_lowercase(), value))
+        })
+        .collect()
+}
+
 /// A catalogue value as text: MySQL returns these as strings on some
 /// versions and as bytes on others.
-fn text(row: &sqlx::mysql::MySqlRow, index: usize) -> Option<String> {
+pub(crate) fn text(row: &sqlx::mysql::MySqlRow, index: usize) -> Option<String> {
     row.try_get::<String, _>(index).ok().or_else(|| {
         row.try_get::<Vec<u8>, _>(index)
             .ok()

@@ -14,6 +14,7 @@ use super::api_database::{ApiDatabase, CellMapping};
 use super::engine::{ApiCleanup, Engine};
 use super::findings::{findings, FindingKind};
 use super::options::PurgeOptions;
+use super::pacing::Pacer;
 use super::plan::Plan;
 use super::report::{Report, SkippedTargetReport};
 use super::rows::engine::RowEngine;
@@ -91,6 +92,7 @@ pub async fn purge(
         export: export.as_ref(),
         observer,
         cancel,
+        replicas: &connections.replicas,
     };
     match &request.cells {
         CellSelection::Local => purge_local_cell(connections, &run).await,
@@ -105,6 +107,8 @@ struct Run<'a> {
     export: Option<&'a SharedExport>,
     observer: &'a dyn Observer,
     cancel: &'a Cancel,
+    /// Replicas of the local cell database, to watch while purging it.
+    replicas: &'a [DatabaseUrl],
 }
 
 /// `--database-url` (or `[database]/connection`) alone, with the API rows
@@ -206,13 +210,14 @@ async fn purge_cells(
                     .map(|max| max.saturating_sub(report.total.instances)),
                 ..options.clone()
             };
-            let cell_run = Run {
-                options: &remaining,
-                ..*run
-            };
             info!(cell = mapping.label(), "purging cell");
             let outcome = match mapping.url(connections) {
                 Ok(url) => {
+                    let cell_run = Run {
+                        options: &remaining,
+                        replicas: replicas_of(connections, &url),
+                        ..*run
+                    };
                     let cleanup = ApiCleanup {
                         api: &api,
                         cell_id: mapping.id,
@@ -249,6 +254,15 @@ async fn purge_cells(
     .await;
     api.close().await;
     result
+}
+
+/// The replicas given (`--replica-url`, `[database]/slave_connection`) are
+/// those of the local cell database: watched while purging that cell only.
+fn replicas_of<'a>(connections: &'a Connections, cell: &DatabaseUrl) -> &'a [DatabaseUrl] {
+    match &connections.cell {
+        Some(local) if local.same_database(cell) => &connections.replicas,
+        _ => &[],
+    }
 }
 
 /// The cells a selection names, in id order.
@@ -313,10 +327,12 @@ async fn purge_database(
         export,
         observer,
         cancel,
+        replicas,
     } = *run;
     let (db, facts) = url.open(access(options)).await?;
     let write_set_rows = facts.galera.as_ref().map(|g| g.max_ws_rows);
     let result = async {
+        let pacer = Pacer::prepare(&db, &facts, options, replicas).await?;
         let schema = Schema::inspect(&db).await?;
         schema.require_nova_cell()?;
         if !options.dry_run && confirm == Confirm::Database {
@@ -345,7 +361,8 @@ async fn purge_database(
         let mut report = if options.scopes.contains(&Scope::Instances) {
             let mut engine = Engine::new(&db, &plan, options)
                 .with_control(observer, cancel.clone())
-                .with_write_set_limit(write_set_rows);
+                .with_write_set_limit(write_set_rows)
+                .with_pacer(&pacer);
             if let Some(api) = api {
                 engine = engine.with_api(api);
             }
@@ -372,11 +389,13 @@ async fn purge_database(
                 cancel: cancel.clone(),
                 sizer: BatchSizer::new(options.batch_size, write_set_rows, 1.0)
                     .with_target(options.batch_time),
+                pacer: &pacer,
                 instances_gone,
                 dry_deleted: Default::default(),
             };
             for (scope, figures) in engine.run().await? {
                 report.more_remaining |= figures.more_remaining;
+                report.paused_ms += figures.paused_ms;
                 report.scopes.insert(scope.name(), figures);
             }
             report.skipped_targets.extend(rows_plan.skipped.iter().map(|s| SkippedTargetReport {

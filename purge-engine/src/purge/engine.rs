@@ -13,6 +13,7 @@ use tracing::{info, warn};
 
 use super::api_database::ApiDatabase;
 use super::options::PurgeOptions;
+use super::pacing::Pacer;
 use super::plan::Plan;
 use super::report::{Report, SkippedInstance, SkippedTargetReport};
 use super::retry::{batch_failure, with_retries};
@@ -78,6 +79,8 @@ pub struct Engine<'a> {
     observer: &'a dyn Observer,
     cancel: Cancel,
     sizer: BatchSizer,
+    /// Waits before each batch while replicas lag or the cluster is paused.
+    pacer: Option<&'a Pacer>,
     /// In a dry run, the instances it would have purged (the own-row scopes
     /// that run next must not count their rows again).
     dry_run_purged: RefCell<HashSet<String>>,
@@ -95,6 +98,7 @@ impl<'a> Engine<'a> {
             cancel: Cancel::default(),
             sizer: BatchSizer::new(options.batch_size, None, ROWS_PER_INSTANCE_GUESS)
                 .with_target(options.batch_time),
+            pacer: None,
             dry_run_purged: RefCell::default(),
         }
     }
@@ -121,6 +125,12 @@ impl<'a> Engine<'a> {
     /// Also removes the purged instances' rows from the API database.
     pub fn with_api(mut self, api: ApiCleanup<'a>) -> Self {
         self.api = Some(api);
+        self
+    }
+
+    /// Waits before each batch while `pacer` says the cloud cannot take it.
+    pub fn with_pacer(mut self, pacer: &'a Pacer) -> Self {
+        self.pacer = Some(pacer);
         self
     }
 
@@ -160,6 +170,14 @@ impl<'a> Engine<'a> {
                     let paused = Instant::now();
                     self.cancel.sleep(pause).await;
                     report.paused_ms += elapsed_ms(paused);
+                }
+            }
+            if let Some(pacer) = self.pacer {
+                let paused = pacer.before_batch(&self.cancel).await?;
+                report.paused_ms += u64::try_from(paused.as_millis()).unwrap_or(u64::MAX);
+                if self.cancel.is_cancelled() {
+                    report.interrupted = true;
+                    break;
                 }
             }
             let size = self.sizer.next();

@@ -7,6 +7,7 @@ mod cells;
 pub(crate) mod engine;
 pub(crate) mod findings;
 mod options;
+pub(crate) mod pacing;
 pub(crate) mod plan;
 mod report;
 mod retry;

@@ -24,6 +24,13 @@ pub struct PurgeOptions {
     pub batch_time: Option<Duration>,
     /// Pause between batches, to let replication and a busy cloud breathe.
     pub sleep: Option<Duration>,
+    /// Pause before a batch while a replica is further behind than this.
+    /// `None`: replicas given by URL are watched with the default limit,
+    /// PostgreSQL standbys not at all.
+    pub max_replication_lag: Option<Duration>,
+    /// Purge without watching a replica that cannot be reached, instead of
+    /// stopping.
+    pub ignore_unreachable_replicas: bool,
     /// What to purge; `instances` alone unless asked for more.
     pub scopes: BTreeSet<Scope>,
     /// With the `shadow` scope, also rows whose `deleted_at` is NULL (as
@@ -48,6 +55,8 @@ impl PurgeOptions {
             batch_size: DEFAULT_BATCH_SIZE,
             batch_time: Some(DEFAULT_BATCH_TIME),
             sleep: None,
+            max_replication_lag: None,
+            ignore_unreachable_replicas: false,
             scopes: BTreeSet::from([Scope::Instances]),
             undated_shadow_rows: false,
         })

@@ -89,6 +89,9 @@ pub struct ScopeReport {
     pub max_batch_ms: u64,
     /// Rows each batch took.
     pub batch_sizes: BatchSizes,
+    /// Time spent pausing before batches (`--sleep`, replication lag,
+    /// flow control), in milliseconds; also counted in the run's total.
+    pub paused_ms: u64,
     /// True when `--max-number` ended the scope with rows left.
     pub more_remaining: bool,
 }
@@ -108,6 +111,7 @@ impl ScopeReport {
         self.batches += other.batches;
         self.max_batch_ms = self.max_batch_ms.max(other.max_batch_ms);
         self.batch_sizes.merge(&other.batch_sizes);
+        self.paused_ms += other.paused_ms;
         self.more_remaining |= other.more_remaining;
     }
 }
@@ -151,7 +155,8 @@ pub struct Report {
     pub purged_scopes: Vec<&'static str>,
     /// What each scope other than `instances` did, by scope name.
     pub scopes: BTreeMap<&'static str, ScopeReport>,
-    /// Time spent pausing between batches (`--sleep`), in milliseconds.
+    /// Time spent pausing before batches (`--sleep`, replication lag,
+    /// flow control), in milliseconds, every scope's included.
     pub paused_ms: u64,
     /// Tables in the order their rows are deleted, for the text report.
     #[serde(skip)]

@@ -20,6 +20,7 @@ use crate::error::{describe_sqlx, Error};
 use crate::export::capture::{delete_captured, Capture};
 use crate::export::writer::{CommitError, Recorder, TableRows};
 use crate::purge::options::PurgeOptions;
+use crate::purge::pacing::Pacer;
 use crate::purge::report::{ScopeReport, SkippedRow, SKIPPED_SHOWN};
 use crate::purge::retry::{batch_failure, with_retries};
 use crate::purge::sizing::BatchSizer;
@@ -34,6 +35,8 @@ pub struct RowEngine<'a> {
     pub cancel: Cancel,
     /// Rows per batch: `--batch-size`, within a Galera write-set limit.
     pub sizer: BatchSizer,
+    /// Waits before each batch while replicas lag or the cluster is paused.
+    pub pacer: &'a Pacer,
     /// In a dry run, the instances the instances scope would have purged
     /// first, with their rows.
     pub instances_gone: HashSet<String>,
@@ -98,8 +101,14 @@ impl<'a> RowEngine<'a> {
             }
             if report.batches > 0 {
                 if let Some(pause) = self.options.sleep {
+                    let paused = Instant::now();
                     self.cancel.sleep(pause).await;
+                    report.paused_ms += paused.elapsed().as_millis() as u64;
                 }
+            }
+            report.paused_ms += self.pacer.before_batch(&self.cancel).await?.as_millis() as u64;
+            if self.cancel.is_cancelled() {
+                return Ok(());
             }
             let size = self.sizer.next();
             let limit = usize::try_from(remaining).map_or(size, |r| r.min(size));
