@@ -7,6 +7,7 @@
 //! row by row, so that only the row at fault stays.
 
 use std::collections::BTreeSet;
+use std::time::Instant;
 
 use purge_api::{Db, Scope, Stmt, Tx, Value};
 use tracing::{info, warn};
@@ -93,7 +94,19 @@ impl<'a> RowEngine<'a> {
             let keys = self.candidates(table, after.as_ref(), limit).await?;
             let Some(last) = keys.last() else { break };
             after = Some(last.clone());
+            let batch_started = Instant::now();
             let outcome = self.purge_batch(table, &keys).await?;
+            let batch_ms = u64::try_from(batch_started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            info!(
+                scope = table.scope.name(),
+                table = %table.table,
+                batch = report.batches + 1,
+                rows = outcome.deleted,
+                skipped = outcome.skipped.len(),
+                ms = batch_ms,
+                dry_run = self.options.dry_run,
+                "batch done"
+            );
             report.batches += 1;
             report.rows += outcome.deleted;
             *report.tables.entry(table.table.clone()).or_default() += outcome.deleted;
