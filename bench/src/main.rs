@@ -38,10 +38,24 @@ use crate::args::{Args, Plan};
 use crate::results::{Results, Setup};
 use crate::run::{Ctx, Floor, NovaPurge};
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before anything else, while this process is small: the wrapper that
+    // measures one nova-purge run (see child.rs).
+    if let Some(code) = child::wrapper_main() {
+        return code;
+    }
     let args = Args::parse();
-    match bench(args).await {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(bench(args)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {

@@ -22,7 +22,7 @@ use crate::fill::{self, FillStats, Spec, Times};
 use crate::floor::{self, FloorRun};
 use crate::layout::Layout;
 use crate::{db, fill_scopes, floor_scopes, stats};
-use nova_purge_tests::measured::{self, ChildRun};
+use nova_purge_tests::measured::ChildRun;
 
 /// Everything the runs share.
 pub struct Ctx {
@@ -330,7 +330,7 @@ impl Case for NovaPurge<'_> {
     }
 
     async fn execute(&self, copy: &ThrowawayDb, _db: &Db, _ctx: &Ctx) -> Result<PurgeRun> {
-        let child = measured::run(self.binary, &self.args(copy))?;
+        let child = child::run_measured(self.binary, &self.args(copy))?;
         if child.code != 0 {
             bail!(
                 "nova-purge exited with {}\nstdout:\n{}\nstderr:\n{}",
