@@ -3,8 +3,8 @@
 //! the expectations count it from the same decisions.
 //!
 //! `--deleted N` old rows and `--live M` rows that stay are shared out
-//! among the scope's tables by weight (largest shares first, the rest in
-//! table order, parents before children); in each table the old rows are
+//! among the scope's tables by weight (each its whole share, the remainder
+//! a row each to the first tables, parents first); in each table the old rows are
 //! spread evenly among those that stay, as for instances. A row that stays
 //! is live (`deleted = 0`) or recently soft-deleted (30 days ago), in turn;
 //! in the shadow tables every 100th is undated (no `deleted_at`: only
@@ -95,21 +95,22 @@ const fn child(table: &'static str, weight: u64, parent: &'static str) -> Def {
 }
 
 /// The `rows` scope: what live instances and hosts shed, parents first;
-/// weights out of 20.
+/// weights out of 100 (instance rows far outnumber host rows, and
+/// aggregates are the fewest).
 const ROWS: &[Def] = &[
-    def("services", 1, Staying::LiveOrRecent),
+    def("services", 2, Staying::LiveOrRecent),
     Def {
         first_id: 2,
-        ..def("compute_nodes", 1, Staying::Held)
+        ..def("compute_nodes", 2, Staying::Held)
     },
     def("aggregates", 1, Staying::Held),
-    child("aggregate_hosts", 1, "aggregates"),
-    of_instance("instance_metadata", 4),
-    of_instance("instance_system_metadata", 4),
-    of_instance("block_device_mapping", 2),
-    of_instance("virtual_interfaces", 2),
-    of_instance("migrations", 2),
-    child("pci_devices", 2, "compute_nodes"),
+    child("aggregate_hosts", 4, "aggregates"),
+    of_instance("instance_metadata", 25),
+    of_instance("instance_system_metadata", 25),
+    of_instance("block_device_mapping", 10),
+    of_instance("virtual_interfaces", 10),
+    of_instance("migrations", 11),
+    child("pci_devices", 10, "compute_nodes"),
 ];
 
 const TASK_LOG: &[Def] = &[def("task_log", 1, Staying::Recent)];
@@ -349,7 +350,7 @@ mod tests {
 
     #[test]
     fn every_row_is_placed_and_the_old_ones_go_unless_held() {
-        for (deleted, live) in [(20, 20), (200, 200), (1000, 3000), (20, 0), (0, 20)] {
+        for (deleted, live) in [(100, 100), (200, 200), (1000, 3000), (100, 0), (0, 100)] {
             let l = layout(Scope::Rows, deleted, live);
             let scoped: Vec<&Table> = l.tables.iter().filter(|t| t.table != "instances").collect();
             let rows: u64 = scoped.iter().map(|t| t.rows.len() as u64).sum();
@@ -359,7 +360,7 @@ mod tests {
             let held: u64 = scoped.iter().map(|t| t.held()).sum();
             assert_eq!(going + held, old);
             assert_eq!(going, deleted, "{deleted} + {live}");
-            if deleted > 0 && live >= 40 {
+            if deleted > 0 && live >= 200 {
                 assert!(held > 0, "{deleted} + {live}: some rows are held");
             }
         }
