@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::{Parser, ValueEnum};
-use purge_api::Backend;
+use purge_api::{Backend, Scope};
 
 use crate::fill::Spec;
 use crate::floor;
@@ -23,11 +23,21 @@ pub struct Args {
     #[arg(long, value_enum)]
     backend: Option<BackendArg>,
 
-    /// Deleted instances, deleted 200 days ago (older than the cutoff) [default: 10000, 200 with --smoke]
+    /// What to benchmark, a comma list, each in turn on its own copies:
+    /// instances (nova-purge's default scope), or the scopes rows, task-log
+    /// and shadow, each against its own floor [default: instances; all four
+    /// with --smoke]
+    #[arg(long, value_enum, value_name = "SCOPE,...", value_delimiter = ',')]
+    scope: Vec<ScopeArg>,
+
+    /// Deleted instances, deleted 200 days ago (older than the cutoff); with
+    /// another scope, old rows it must delete [default: 10000, 200 with --smoke]
     #[arg(long, value_name = "N")]
     deleted: Option<u64>,
 
-    /// Live instances [default: 10000, 200 with --smoke]
+    /// Live instances; with another scope, rows it must leave (live,
+    /// recently deleted, or held by a row that stays) [default: 10000, 200
+    /// with --smoke]
     #[arg(long, value_name = "N")]
     live: Option<u64>,
 
@@ -39,8 +49,8 @@ pub struct Args {
     #[arg(long, value_name = "N,N,...", value_delimiter = ',')]
     batch_sizes: Vec<u64>,
 
-    /// Tiny run for CI: SQLite, 200 deleted + 200 live, batch size 50; still
-    /// compares with the floor and exits non-zero on any mismatch
+    /// Tiny run for CI: SQLite, 200 deleted + 200 live, batch size 50, every
+    /// scope; still compares with the floor and exits non-zero on any mismatch
     #[arg(long)]
     smoke: bool,
 
@@ -90,6 +100,25 @@ pub struct Args {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ScopeArg {
+    Instances,
+    Rows,
+    TaskLog,
+    Shadow,
+}
+
+impl ScopeArg {
+    fn scope(self) -> Scope {
+        match self {
+            ScopeArg::Instances => Scope::Instances,
+            ScopeArg::Rows => Scope::Rows,
+            ScopeArg::TaskLog => Scope::TaskLog,
+            ScopeArg::Shadow => Scope::Shadow,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum BackendArg {
     Mysql,
     Postgres,
@@ -100,6 +129,8 @@ enum BackendArg {
 #[derive(Debug)]
 pub struct Plan {
     pub backend: Backend,
+    /// The scopes benchmarked, in turn, none twice.
+    pub scopes: Vec<Scope>,
     pub spec: Spec,
     /// nova-purge's `--batch-size` per run of a round (`None`: not passed).
     pub batch_sizes: Vec<Option<u64>>,
@@ -142,6 +173,19 @@ impl Args {
         if self.repeat == 0 {
             bail!("--repeat must be at least 1");
         }
+        let mut scopes: Vec<Scope> = Vec::new();
+        for scope in self.scope.iter().map(|s| s.scope()) {
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        if scopes.is_empty() {
+            scopes = if self.smoke {
+                Scope::ALL.to_vec()
+            } else {
+                vec![Scope::Instances]
+            };
+        }
         let batch_sizes = if self.batch_sizes.is_empty() {
             vec![self.batch_size.or(default_batch)]
         } else {
@@ -149,6 +193,7 @@ impl Args {
         };
         Ok(Plan {
             backend,
+            scopes,
             spec,
             batch_sizes,
             rounds: self.repeat,

@@ -82,6 +82,9 @@ impl Spec {
 pub struct Times {
     pub created: NaiveDateTime,
     pub deleted_at: NaiveDateTime,
+    /// Recently: soft-deleted rows and task_log periods that must stay
+    /// (30 days ago, younger than the cutoff).
+    pub recent: NaiveDateTime,
     /// `--older-than 90` as of the start of the run, for the floor.
     pub cutoff: NaiveDateTime,
 }
@@ -96,6 +99,7 @@ impl Times {
         Times {
             created: now - chrono::Duration::days(400),
             deleted_at: now - chrono::Duration::days(200),
+            recent: now - chrono::Duration::days(30),
             cutoff: now - chrono::Duration::days(90),
         }
     }
@@ -139,11 +143,11 @@ pub enum Only {
 }
 
 /// Backend-specific text expressions.
-struct Sql(Backend);
+pub(crate) struct Sql(pub(crate) Backend);
 
 impl Sql {
     /// `expr` as text, zero-padded to `width` digits.
-    fn pad(&self, expr: &str, width: usize) -> String {
+    pub(crate) fn pad(&self, expr: &str, width: usize) -> String {
         match self.0 {
             Backend::MySql => format!("LPAD({expr}, {width}, '0')"),
             Backend::Postgres => format!("lpad(({expr})::text, {width}, '0')"),
@@ -151,23 +155,28 @@ impl Sql {
         }
     }
 
-    fn concat(&self, parts: &[String]) -> String {
+    pub(crate) fn concat(&self, parts: &[String]) -> String {
         match self.0 {
             Backend::MySql => format!("CONCAT({})", parts.join(", ")),
             _ => format!("({})", parts.join(" || ")),
         }
     }
 
-    fn lit(s: &str) -> String {
+    pub(crate) fn lit(s: &str) -> String {
         format!("'{s}'")
     }
 
     /// The uuid of instance `s.n`; `variant` makes other unique uuids.
     fn uuid(&self, variant: &str) -> String {
+        self.uuid_of("s.n", variant)
+    }
+
+    /// The uuid of instance number `expr`, as [`Sql::uuid`] makes it.
+    pub(crate) fn uuid_of(&self, expr: &str, variant: &str) -> String {
         self.concat(&[
-            self.pad("s.n", 8),
+            self.pad(expr, 8),
             Sql::lit(&format!("-0000-4000-{variant}-")),
-            self.pad("s.n", 12),
+            self.pad(expr, 12),
         ])
     }
 }
@@ -405,21 +414,8 @@ pub async fn fill(
     progress: &dyn Fn(&str),
 ) -> Result<FillStats> {
     let started = Instant::now();
-    Fixture::full().create(db).await?;
+    create_schema(db, times).await?;
     let backend = db.backend();
-    // The fixture stamps its shared parent rows with the current time; make
-    // them identical in every copy.
-    let mut stamp = Stmt::new(backend);
-    stamp
-        .push(&format!(
-            "UPDATE {} SET {} = ",
-            backend.quote("security_groups"),
-            backend.quote("created_at")
-        ))
-        .bind_time(times.created);
-    let mut tx = db.begin_write().await?;
-    tx.execute(&stamp).await?;
-    tx.commit().await?;
     let mut rows = 0;
     create_seq(db, spec).await?;
     let gens = generators(backend);
@@ -450,11 +446,31 @@ pub async fn fill(
     })
 }
 
+/// The fixture schema with its shared parent rows, the same in every copy.
+pub async fn create_schema(db: &Db, times: &Times) -> Result<()> {
+    Fixture::full().create(db).await?;
+    let backend = db.backend();
+    // The fixture stamps its shared parent rows with the current time; make
+    // them identical in every copy.
+    let mut stamp = Stmt::new(backend);
+    stamp
+        .push(&format!(
+            "UPDATE {} SET {} = ",
+            backend.quote("security_groups"),
+            backend.quote("created_at")
+        ))
+        .bind_time(times.created);
+    let mut tx = db.begin_write().await?;
+    tx.execute(&stamp).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Leaves the database as a long-running one would be: planner statistics
 /// up to date (autovacuum / InnoDB's persistent statistics would have done
 /// it) and, on PostgreSQL, the visibility map set. SQLite databases of Nova
 /// deployments are never analysed; nor is this one.
-async fn settle(db: &Db) -> Result<()> {
+pub async fn settle(db: &Db) -> Result<()> {
     match db.backend() {
         Backend::Postgres => execute_raw(db, "VACUUM ANALYZE").await,
         Backend::MySql => {

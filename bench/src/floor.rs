@@ -65,7 +65,9 @@ const LINKED: &[(&str, &str, bool)] = &[
 pub struct FloorRun {
     pub tables: Vec<(&'static str, u64, Duration)>,
     pub elapsed: Duration,
-    pub shape: Shape,
+    /// The statement shape of the instances floor (`None`: an own-row
+    /// scope's, which has one shape).
+    pub shape: Option<Shape>,
 }
 
 impl FloorRun {
@@ -211,6 +213,6 @@ pub async fn run(db: &Db, shape: Shape, times: &Times) -> Result<FloorRun> {
     Ok(FloorRun {
         tables,
         elapsed: started.elapsed(),
-        shape: resolve(db.backend(), shape),
+        shape: Some(resolve(db.backend(), shape)),
     })
 }

@@ -40,11 +40,11 @@ impl From<&FillStats> for Fill {
 #[derive(Serialize)]
 struct FloorJson<'a> {
     round: usize,
-    shape: &'static str,
+    shape: Option<&'static str>,
     fill: Fill,
     seconds: f64,
     rows: u64,
-    instances_per_second: f64,
+    instances_per_second: Option<f64>,
     rows_per_second: f64,
     tables: Vec<TableJson>,
     load_average: Option<[f64; 2]>,
@@ -105,7 +105,7 @@ pub fn render(results: &Results) -> Result<String> {
                 let m = &f.measurement;
                 FloorJson {
                     round: f.outcome.round,
-                    shape: f.outcome.work.shape.name(),
+                    shape: f.outcome.work.shape.map(|s| s.name()),
                     fill: (&f.outcome.fill).into(),
                     seconds: m.wall_seconds,
                     rows: m.rows,

@@ -6,6 +6,7 @@
 //! ```text
 //! cargo run --release -p nova-purge-bench -- --backend mysql --deleted 100000 --live 100000
 //! cargo run --release -p nova-purge-bench -- --backend postgres --batch-sizes 50,200,1000,5000
+//! cargo run --release -p nova-purge-bench -- --backend postgres --scope rows,task-log,shadow
 //! cargo run --release -p nova-purge-bench -- --smoke
 //! ```
 
@@ -15,27 +16,46 @@ mod child;
 mod db;
 mod expect;
 mod fill;
+mod fill_scopes;
 mod floor;
+mod floor_scopes;
 mod json;
+mod layout;
 mod results;
 mod run;
 mod stats;
 mod text;
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Result;
 use clap::Parser;
+use purge_api::Scope;
 
-use crate::args::Args;
+use crate::args::{Args, Plan};
 use crate::results::{Results, Setup};
 use crate::run::{Ctx, Floor, NovaPurge};
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before anything else, while this process is small: the wrapper that
+    // measures one nova-purge run (see child.rs).
+    if let Some(code) = child::wrapper_main() {
+        return code;
+    }
     let args = Args::parse();
-    match bench(args).await {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(bench(args)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -49,18 +69,61 @@ async fn main() -> ExitCode {
 async fn bench(args: Args) -> Result<bool> {
     let started = Instant::now();
     let plan = args.plan()?;
-    let ctx = Ctx::new(&plan, started);
     if plan.fill_only {
-        println!("{}", run::fill_only(&ctx).await?);
+        for &scope in &plan.scopes {
+            let ctx = Ctx::new(&plan, scope, started)?;
+            println!("{}", run::fill_only(&ctx).await?);
+        }
         return Ok(true);
     }
-    let binary = child::nova_purge_binary(plan.nova_purge.as_deref(), &|m| ctx.log(m))?;
-    let version = db::server_version(ctx.backend).await?;
+    let binary = child::nova_purge_binary(plan.nova_purge.as_deref(), &|m| {
+        eprintln!("[{:>7.1}s] {m}", started.elapsed().as_secs_f64())
+    })?;
+    let version = db::server_version(plan.backend).await?;
+    let mut all = Vec::new();
+    for &scope in &plan.scopes {
+        let ctx = Ctx::new(&plan, scope, started)?;
+        all.push(bench_scope(&plan, &ctx, &binary, &version).await?);
+    }
+    if plan.json {
+        // One scope: its report, as before scopes existed; several: a list.
+        let reports = all.iter().map(json::render).collect::<Result<Vec<_>>>()?;
+        match reports.as_slice() {
+            [one] => println!("{one}"),
+            many => println!("[\n{}\n]", many.join(",\n")),
+        }
+    } else {
+        for (i, results) in all.iter().enumerate() {
+            if i > 0 {
+                println!();
+            }
+            text::print(results);
+        }
+    }
+    let ok = all.iter().all(Results::ok);
+    if !ok {
+        eprintln!("FAILED: nova-purge and the floor disagree, or a check failed (see above)");
+    }
+    Ok(ok)
+}
+
+/// Every round of one scope: nova-purge at each batch size and the floor.
+async fn bench_scope(plan: &Plan, ctx: &Ctx, binary: &Path, version: &str) -> Result<Results> {
+    let what = match ctx.scope {
+        Scope::Instances => format!(
+            "{} deleted + {} live instances",
+            ctx.spec.deleted, ctx.spec.live
+        ),
+        scope => format!(
+            "--scope {}: {} old rows + {} to leave",
+            scope.name(),
+            ctx.spec.deleted,
+            ctx.spec.live
+        ),
+    };
     ctx.log(&format!(
-        "{} ({version}): {} deleted + {} live instances; nova-purge {}",
+        "{} ({version}): {what}; nova-purge {}",
         ctx.backend.name(),
-        ctx.spec.deleted,
-        ctx.spec.live,
         binary.display()
     ));
 
@@ -71,35 +134,28 @@ async fn bench(args: Args) -> Result<bool> {
     for round in 1..=plan.rounds {
         for &batch_size in &plan.batch_sizes {
             let case = NovaPurge {
-                binary: &binary,
+                binary,
+                scope: ctx.scope,
                 batch_size,
             };
-            purges.push(run::measure(&ctx, round, &case).await?);
+            purges.push(run::measure(ctx, round, &case).await?);
         }
         if let Some(shape) = plan.floor {
-            floors.push(run::measure(&ctx, round, &Floor { shape }).await?);
+            floors.push(run::measure(ctx, round, &Floor { shape }).await?);
         }
     }
 
     let setup = Setup {
         backend: ctx.backend,
-        version,
+        version: version.to_owned(),
+        scope: ctx.scope,
         deleted: ctx.spec.deleted,
         live: ctx.spec.live,
         rows_to_delete: ctx.expected.rows_to_delete(),
+        held_rows: ctx.expected.held(),
         binary: binary.display().to_string(),
         content: ctx.content,
         add_missing_indexes: ctx.add_missing_indexes,
     };
-    let results = Results::new(setup, floors, purges);
-    if plan.json {
-        println!("{}", json::render(&results)?);
-    } else {
-        text::print(&results);
-    }
-    let ok = results.ok();
-    if !ok {
-        eprintln!("FAILED: nova-purge and the floor disagree, or a check failed (see above)");
-    }
-    Ok(ok)
+    Ok(Results::new(setup, floors, purges))
 }

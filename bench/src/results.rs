@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use purge_api::Backend;
+use purge_api::{Backend, Scope};
 use serde::{Serialize, Serializer};
 
 use crate::check;
@@ -20,9 +20,16 @@ pub struct Setup {
     /// The server's name and version.
     #[serde(rename = "server")]
     pub version: String,
+    /// What was purged: `instances`, or an own-row scope.
+    #[serde(serialize_with = "scope_name")]
+    pub scope: Scope,
+    /// Instances to purge, or, for another scope, old rows to delete.
     pub deleted: u64,
+    /// Live instances, or, for another scope, rows that must stay.
     pub live: u64,
     pub rows_to_delete: u64,
+    /// Own-row scopes: old rows that must stay, held by a row that stays.
+    pub held_rows: u64,
     /// The nova-purge binary measured.
     #[serde(rename = "nova_purge")]
     pub binary: String,
@@ -34,6 +41,10 @@ pub struct Setup {
 
 fn backend_name<S: Serializer>(backend: &Backend, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(backend.name())
+}
+
+fn scope_name<S: Serializer>(scope: &Scope, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(scope.name())
 }
 
 /// The figures of one line of the table: a run, or the median of the runs
@@ -50,13 +61,15 @@ pub struct Measurement {
     pub client_cpu_seconds: Option<f64>,
     /// Rows deleted (the rows to delete, for a median).
     pub rows: u64,
-    pub instances_per_second: f64,
+    /// Instances scope only.
+    pub instances_per_second: Option<f64>,
     pub rows_per_second: f64,
     pub microseconds_per_row: f64,
     /// The child's peak RSS (a median: the largest).
     pub peak_rss_kib: Option<i64>,
     pub batches: Option<u64>,
-    /// The longest batch (a median: the longest of all runs).
+    /// The longest batch (a median: the longest of all runs); `None` when
+    /// not known (an own-row scope's run whose log has no batch times).
     pub max_batch_ms: Option<u64>,
     /// Wall time over the floor's: of the same round, or median over median.
     pub ratio_to_floor: Option<f64>,
@@ -70,7 +83,7 @@ impl Measurement {
         label: String,
         round: Option<usize>,
         wall: Duration,
-        instances: u64,
+        instances: Option<u64>,
         rows: u64,
         floor: Option<Duration>,
     ) -> Measurement {
@@ -81,7 +94,7 @@ impl Measurement {
             engine_seconds: None,
             client_cpu_seconds: None,
             rows,
-            instances_per_second: per_second(instances, wall),
+            instances_per_second: instances.map(|n| per_second(n, wall)),
             rows_per_second: per_second(rows, wall),
             microseconds_per_row: microseconds_per_row(wall, rows),
             peak_rss_kib: None,
@@ -162,13 +175,16 @@ impl Results {
         floors: Vec<Outcome<FloorRun>>,
         purges: Vec<Outcome<PurgeRun>>,
     ) -> Results {
-        let instances = setup.deleted;
+        let instances = (setup.scope == Scope::Instances).then_some(setup.deleted);
         let rows_to_delete = setup.rows_to_delete;
         let floors: Vec<Measured<FloorRun>> = floors
             .into_iter()
             .map(|outcome| {
                 let floor = &outcome.work;
-                let label = format!("floor ({}, 1 transaction)", floor.shape.name());
+                let label = match floor.shape {
+                    Some(shape) => format!("floor ({}, 1 transaction)", shape.name()),
+                    None => "floor (1 transaction)".to_owned(),
+                };
                 let wall = floor.elapsed;
                 // One transaction: one batch.
                 let measurement = Measurement {
@@ -201,11 +217,11 @@ impl Results {
             .map(|outcome| {
                 let run = &outcome.work;
                 let measurement = Measurement {
-                    engine_seconds: Some(run.u64_field("elapsed_ms") as f64 / 1000.0),
+                    engine_seconds: run.engine_seconds(),
                     client_cpu_seconds: Some(run.child.cpu.as_secs_f64()),
                     peak_rss_kib: Some(run.child.max_rss_kib),
-                    batches: Some(run.u64_field("batches")),
-                    max_batch_ms: Some(run.u64_field("max_batch_ms")),
+                    batches: Some(run.batches()),
+                    max_batch_ms: run.max_batch_ms(),
                     load_average: Some([outcome.load.0, outcome.load.1]),
                     ..Measurement::timed(
                         run.label(),
@@ -251,7 +267,7 @@ impl Results {
                 let wall = median(runs.iter().map(|run| run.child.wall).collect())?;
                 let measurement = Measurement {
                     peak_rss_kib: runs.iter().map(|run| run.child.max_rss_kib).max(),
-                    max_batch_ms: runs.iter().map(|run| run.u64_field("max_batch_ms")).max(),
+                    max_batch_ms: runs.iter().filter_map(|run| run.max_batch_ms()).max(),
                     ..Measurement::timed(
                         runs[0].label(),
                         None,

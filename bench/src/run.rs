@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use nova_purge_tests::server::ThrowawayDb;
-use purge_api::{Backend, Db};
+use purge_api::{Backend, Db, Scope};
 use purge_engine::limits::DEFAULT_BATCH_SIZE;
 use serde_json::Value as Json;
 
@@ -20,12 +20,17 @@ use crate::child;
 use crate::expect::Expected;
 use crate::fill::{self, FillStats, Spec, Times};
 use crate::floor::{self, FloorRun};
-use crate::{db, stats};
-use nova_purge_tests::measured::{self, ChildRun};
+use crate::layout::Layout;
+use crate::{db, fill_scopes, floor_scopes, stats};
+use nova_purge_tests::measured::ChildRun;
 
 /// Everything the runs share.
 pub struct Ctx {
     pub backend: Backend,
+    /// What is purged: the instances, or an own-row scope's rows.
+    pub scope: Scope,
+    /// An own-row scope's rows, decided once for every copy.
+    pub layout: Option<Layout>,
     pub spec: Spec,
     pub times: Times,
     pub chunk: u64,
@@ -37,18 +42,28 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn new(plan: &Plan, started: Instant) -> Ctx {
-        Ctx {
+    pub fn new(plan: &Plan, scope: Scope, started: Instant) -> Result<Ctx> {
+        let layout = match scope {
+            Scope::Instances => None,
+            _ => Some(Layout::new(scope, &plan.spec)?),
+        };
+        let expected = match &layout {
+            None => Expected::new(plan.backend, &plan.spec),
+            Some(layout) => Expected::from_layout(layout),
+        };
+        Ok(Ctx {
             backend: plan.backend,
+            scope,
+            layout,
             spec: plan.spec,
             times: Times::now(),
             chunk: plan.chunk,
             content: plan.content,
             keep: plan.keep,
             add_missing_indexes: plan.add_missing_indexes,
-            expected: Expected::new(plan.backend, &plan.spec),
+            expected,
             started,
-        }
+        })
     }
 
     /// A progress line on stderr, with the time since the start.
@@ -153,7 +168,10 @@ async fn fill_copy(ctx: &Ctx, copy: &ThrowawayDb) -> Result<FillStats> {
     let db = db::connect(copy, true).await?;
     let log = |m: &str| ctx.log(&format!("{}: {m}", copy.name));
     let stats = async {
-        let stats = fill::fill(&db, &ctx.spec, &ctx.times, ctx.chunk, &log).await?;
+        let stats = match &ctx.layout {
+            None => fill::fill(&db, &ctx.spec, &ctx.times, ctx.chunk, &log).await?,
+            Some(layout) => fill_scopes::fill(&db, layout, &ctx.times, ctx.chunk, &log).await?,
+        };
         if ctx.add_missing_indexes {
             fill::add_missing_indexes(&db).await?;
         }
@@ -185,15 +203,19 @@ pub async fn fill_only(ctx: &Ctx) -> Result<String> {
     Ok(copy.url)
 }
 
-/// The real nova-purge binary, `purge --yes --format json`.
+/// The real nova-purge binary, `purge --yes --format json`; for an
+/// own-row scope also `--scope S`, with its log as JSON at level info
+/// (`-v --log-format json`), whose `batch done` lines time each batch.
 pub struct NovaPurge<'a> {
     pub binary: &'a Path,
+    pub scope: Scope,
     /// `--batch-size`; `None` leaves nova-purge's default.
     pub batch_size: Option<u64>,
 }
 
 /// One nova-purge run: the child process and its JSON report.
 pub struct PurgeRun {
+    pub scope: Scope,
     /// The batch size in effect (nova-purge's default when none was given).
     pub batch_size: u64,
     pub explicit_batch_size: bool,
@@ -220,28 +242,75 @@ impl PurgeRun {
         self.report.get(name).and_then(Json::as_u64).unwrap_or(0)
     }
 
+    /// The report's part for the scope: the whole report for instances,
+    /// `scopes.<name>` for the others.
+    fn figures(&self) -> Option<&Json> {
+        match self.scope {
+            Scope::Instances => Some(&self.report),
+            scope => self.report.get("scopes")?.get(scope.name()),
+        }
+    }
+
     /// Rows deleted, every table, as reported.
     pub fn rows(&self) -> u64 {
-        self.report
-            .get("tables")
+        self.figures()
+            .and_then(|f| f.get("tables"))
             .and_then(Json::as_object)
             .map_or(0, |t| t.values().filter_map(Json::as_u64).sum())
+    }
+
+    /// Transactions, as reported.
+    pub fn batches(&self) -> u64 {
+        self.figures()
+            .and_then(|f| f.get("batches"))
+            .and_then(Json::as_u64)
+            .unwrap_or(0)
+    }
+
+    /// nova-purge's own time for the work (`elapsed_ms`), in seconds; the
+    /// report has none for the own-row scopes.
+    pub fn engine_seconds(&self) -> Option<f64> {
+        (self.scope == Scope::Instances).then(|| self.u64_field("elapsed_ms") as f64 / 1000.0)
+    }
+
+    /// The longest batch: the report's `max_batch_ms` for instances; for an
+    /// own-row scope, whose report has none, the longest `batch done` line
+    /// of the log (`None` when the binary logs none).
+    pub fn max_batch_ms(&self) -> Option<u64> {
+        if self.scope == Scope::Instances {
+            return Some(self.u64_field("max_batch_ms"));
+        }
+        self.child
+            .stderr
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Json>(line).ok())
+            .filter(|event| event.get("message").and_then(Json::as_str) == Some("batch done"))
+            .filter_map(|event| event.get("ms").and_then(Json::as_u64))
+            .max()
     }
 }
 
 impl NovaPurge<'_> {
     fn args(&self, copy: &ThrowawayDb) -> Vec<String> {
-        let mut args: Vec<String> = [
-            "--database-url",
-            &copy.url,
-            "purge",
-            "--yes",
-            "--format",
-            "json",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+        let mut args: Vec<String> = Vec::new();
+        if self.scope != Scope::Instances {
+            args.extend(["-v", "--log-format", "json"].map(str::to_owned));
+        }
+        args.extend(
+            [
+                "--database-url",
+                &copy.url,
+                "purge",
+                "--yes",
+                "--format",
+                "json",
+            ]
+            .iter()
+            .map(|s| (*s).to_owned()),
+        );
+        if self.scope != Scope::Instances {
+            args.extend(["--scope".to_owned(), self.scope.name().to_owned()]);
+        }
         if let Some(n) = self.batch_size {
             args.extend(["--batch-size".to_owned(), n.to_string()]);
         }
@@ -261,7 +330,7 @@ impl Case for NovaPurge<'_> {
     }
 
     async fn execute(&self, copy: &ThrowawayDb, _db: &Db, _ctx: &Ctx) -> Result<PurgeRun> {
-        let child = measured::run(self.binary, &self.args(copy))?;
+        let child = child::run_measured(self.binary, &self.args(copy))?;
         if child.code != 0 {
             bail!(
                 "nova-purge exited with {}\nstdout:\n{}\nstderr:\n{}",
@@ -273,6 +342,7 @@ impl Case for NovaPurge<'_> {
         let report: Json = serde_json::from_str(child.stdout.trim())
             .with_context(|| format!("nova-purge printed no JSON report:\n{}", child.stdout))?;
         Ok(PurgeRun {
+            scope: self.scope,
             batch_size: self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE as u64),
             explicit_batch_size: self.batch_size.is_some(),
             child,
@@ -282,10 +352,11 @@ impl Case for NovaPurge<'_> {
 
     fn summary(&self, run: &PurgeRun) -> String {
         format!(
-            "nova-purge done in {:.2} s, peak RSS {} KiB, longest batch {} ms",
+            "nova-purge done in {:.2} s, peak RSS {} KiB, longest batch {}",
             run.child.wall.as_secs_f64(),
             run.child.max_rss_kib,
-            run.u64_field("max_batch_ms"),
+            run.max_batch_ms()
+                .map_or("not logged".to_owned(), |ms| format!("{ms} ms")),
         )
     }
 
@@ -307,7 +378,10 @@ impl Case for Floor {
     }
 
     async fn execute(&self, _copy: &ThrowawayDb, db: &Db, ctx: &Ctx) -> Result<FloorRun> {
-        floor::run(db, self.shape, &ctx.times).await
+        match ctx.scope {
+            Scope::Instances => floor::run(db, self.shape, &ctx.times).await,
+            scope => floor_scopes::run(db, scope, &ctx.times).await,
+        }
     }
 
     fn summary(&self, floor: &FloorRun) -> String {

@@ -2,7 +2,7 @@
 //! per median (each cell taken from a [`Measurement`] by its column), the
 //! server work, the floor's slowest statements, and the checks.
 
-use purge_api::Backend;
+use purge_api::{Backend, Scope};
 
 use crate::results::{Measurement, Results};
 use crate::stats;
@@ -22,7 +22,9 @@ const COLUMNS: &[Column] = &[
     ("client cpu s", |m| {
         or_dash(m.client_cpu_seconds, |s| format!("{s:.2}"))
     }),
-    ("instances/s", |m| thousands(m.instances_per_second)),
+    ("instances/s", |m| {
+        or_dash(m.instances_per_second, thousands)
+    }),
     ("rows/s", |m| thousands(m.rows_per_second)),
     ("us/row", |m| format!("{:.1}", m.microseconds_per_row)),
     ("peak RSS", |m| {
@@ -104,11 +106,30 @@ fn print_table(lines: &[&Measurement]) {
 
 pub fn print(results: &Results) {
     let setup = &results.setup;
+    let what = match setup.scope {
+        Scope::Instances => format!(
+            "{} deleted + {} live instances",
+            thousands(setup.deleted as f64),
+            thousands(setup.live as f64)
+        ),
+        scope => format!(
+            "--scope {}, {} old rows to delete + {} rows to leave{}",
+            scope.name(),
+            thousands(setup.deleted as f64),
+            thousands(setup.live as f64),
+            if scope == Scope::Rows {
+                format!(
+                    " ({} of them old but held by a row that stays)",
+                    thousands(setup.held_rows as f64)
+                )
+            } else {
+                String::new()
+            }
+        ),
+    };
     println!(
-        "nova-purge benchmark: {}, {} deleted + {} live instances ({} rows to delete{})",
+        "nova-purge benchmark: {}, {what} ({} rows to delete{})",
         setup.version,
-        thousands(setup.deleted as f64),
-        thousands(setup.live as f64),
         thousands(setup.rows_to_delete as f64),
         if setup.add_missing_indexes {
             "; EXPERIMENT: indexes added on instance_actions_events.action_id and migrations.instance_uuid"
@@ -151,6 +172,11 @@ pub fn print(results: &Results) {
         "wall: spawn to exit of nova-purge (connect, schema inspection, all batches), or BEGIN to COMMIT of the floor;"
     );
     println!("engine: nova-purge's own elapsed_ms; vs floor: wall / floor wall of the same round (medians: median / median).");
+    if setup.scope != Scope::Instances {
+        println!(
+            "longest batch: the longest `batch done` of nova-purge's log (its report has no batch times for this scope)."
+        );
+    }
     if setup.backend != Backend::Sqlite {
         println!("server work during each run:");
         for f in &results.floors {

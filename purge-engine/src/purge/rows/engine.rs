@@ -118,9 +118,20 @@ impl<'a> RowEngine<'a> {
             let started = Instant::now();
             let outcome = self.purge_batch(table, &keys).await?;
             let elapsed = started.elapsed();
+            let batch_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+            info!(
+                scope = table.scope.name(),
+                table = %table.table,
+                batch = report.batches + 1,
+                rows = outcome.deleted,
+                skipped = outcome.skipped.len(),
+                ms = batch_ms,
+                dry_run = self.options.dry_run,
+                "batch done"
+            );
             report.batches += 1;
             report.rows += outcome.deleted;
-            report.max_batch_ms = report.max_batch_ms.max(elapsed.as_millis() as u64);
+            report.max_batch_ms = report.max_batch_ms.max(batch_ms);
             report.batch_sizes.push(keys.len());
             self.sizer.observe(
                 keys.len(),
@@ -263,7 +274,22 @@ impl<'a> RowEngine<'a> {
         } else {
             self.db.begin_write().await?
         };
-        let locked = self.lock(&mut tx, table, keys, !dry_run).await?;
+        // With no foreign key into the table there is nothing to check
+        // between reading the rows and deleting them: the DELETE re-checks
+        // the predicate and locks the rows itself, and reading and locking
+        // them first did that work twice. A dry run still reads them, to
+        // count them; so does a run with an export, whose commit record
+        // lists the keys of the batch.
+        let locked = if !dry_run && table.referenced_by.is_empty() && self.recorder.is_none() {
+            keys.iter()
+                .map(|key| Row {
+                    key: key.clone(),
+                    referenced: Vec::new(),
+                })
+                .collect()
+        } else {
+            self.lock(&mut tx, table, keys, !dry_run).await?
+        };
         let blocked = self.referenced(&mut tx, table, &locked).await?;
         let mut outcome = Outcome::default();
         let mut keep = Vec::new();
