@@ -45,11 +45,13 @@ pub fn init(args: &LogArgs) {
         // from a database could smuggle in, and colours are made of them.
         LogFormat::Text => builder.with_ansi(false).init(),
         // Flattened: `{"timestamp", "level", "message", <the event's
-        // fields>}`. nova-purge opens no spans, so none are listed.
+        // fields>}`, and inside a cell of a multi-cell run (the one span
+        // nova-purge opens) `"span":{"cell":NAME,"name":"cell"}`: with
+        // cells purged at once (`--jobs`), their lines interleave.
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
-            .with_current_span(false)
+            .with_current_span(true)
             .with_span_list(false)
             .init(),
     }

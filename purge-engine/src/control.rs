@@ -64,6 +64,12 @@ pub trait Observer: Send + Sync {
 
     /// A database's purge ended, with `done` instances.
     fn database_finished(&self, _done: u64) {}
+
+    /// Several cells are purged at once (`--jobs`): the calls above then
+    /// describe the whole run, not one database (started once, `done`
+    /// counting every cell's instances, finished once), and this says how
+    /// many cells are `running` and `finished`, of the `total` selected.
+    fn cells_progress(&self, _running: usize, _finished: usize, _total: usize) {}
 }
 
 /// An observer that shows nothing and confirms everything.

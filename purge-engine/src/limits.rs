@@ -27,6 +27,21 @@ pub const DEFAULT_OLDER_THAN_DAYS: u32 = 90;
 /// a date every backend can store.
 pub const MAX_OLDER_THAN_DAYS: u32 = 36_500;
 
+/// Cells purged at once unless `--jobs` says otherwise. Cells on one
+/// database server are never purged at once, so the run's concurrency is
+/// at most the number of servers the cells live on: a few in most clouds.
+/// Four lets a cloud whose cells are spread over several database clusters
+/// purge them together, while the API database (cleaned after every batch
+/// of every running cell, one transaction at a time), the host running
+/// nova-purge and the Ctrl-C wait (one batch in flight per running cell)
+/// stay close to a run of one cell at a time. docs/architecture.md,
+/// "Cells purged at once".
+pub const DEFAULT_JOBS: usize = 4;
+
+/// Largest accepted `--jobs`: each running cell holds its own two
+/// connections, and few clouds have more database servers than this.
+pub const MAX_JOBS: usize = 64;
+
 /// Longest accepted `--sleep` between batches.
 pub const MAX_SLEEP: Duration = Duration::from_secs(3600);
 

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use purge_engine::limits::{
-    DEFAULT_BATCH_SIZE, DEFAULT_OLDER_THAN_DAYS, MAX_BATCH_SIZE, MAX_BATCH_TIME,
-    MAX_OLDER_THAN_DAYS, MAX_SLEEP,
+    DEFAULT_BATCH_SIZE, DEFAULT_JOBS, DEFAULT_OLDER_THAN_DAYS, MAX_BATCH_SIZE, MAX_BATCH_TIME,
+    MAX_JOBS, MAX_OLDER_THAN_DAYS, MAX_SLEEP,
 };
 
 use exit::{ExitStatus, Outcomes};
@@ -260,6 +260,15 @@ pub struct PurgeArgs {
     /// Purge this cell of the API database (name or uuid; repeatable)
     #[arg(long, value_name = "NAME_OR_UUID")]
     pub cell: Vec<String>,
+
+    /// With --all-cells or --cell, purge up to N cells at once, 1 to 64, each on its own connections. Two cells on the same database server (host and port) are never purged at the same time, as they would only double its load: N helps when cells live on separate servers. 1 purges them one after another
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = DEFAULT_JOBS as u64,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_JOBS as u64)
+    )]
+    pub jobs: u64,
 
     /// Pause between batches, e.g. 500ms, 2s, 1m (at most 1h), to let replication and a busy cloud breathe
     #[arg(long, value_name = "DURATION", value_parser = parse_pause)]

@@ -93,6 +93,7 @@ pub async fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<ExitStatus, Fai
             },
             cells: CellSelection::Local,
             export: None,
+            jobs: 1,
         };
         writeln!(
             out,

@@ -127,6 +127,7 @@ fn request(args: &PurgeArgs) -> Result<PurgeRequest, Failure> {
         options,
         cells,
         export: args.export.clone(),
+        jobs: usize::try_from(args.jobs).expect("clap bounds --jobs"),
     })
 }
 

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use chrono::NaiveDateTime;
 use purge_engine::{Error, Observer};
 
-use progress::Progress;
+use progress::{Cells, Progress};
 
 /// The command line's [`Observer`]: confirmation on the terminal (unless
 /// `--yes`), progress on stderr (unless quiet or a JSON report).
@@ -117,5 +117,15 @@ impl Observer for TerminalObserver {
 
     fn database_finished(&self, done: u64) {
         self.with_progress(|progress| progress.finish(done));
+    }
+
+    fn cells_progress(&self, running: usize, finished: usize, total: usize) {
+        self.with_progress(|progress| {
+            progress.cells = Some(Cells {
+                running,
+                finished,
+                total,
+            })
+        });
     }
 }

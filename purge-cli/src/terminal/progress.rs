@@ -1,6 +1,8 @@
 //! Progress of a long purge on stderr: a line redrawn in place on a
 //! terminal, a plain line every half minute otherwise, or with
 //! `--log-format json` a log event every half minute. Never on stdout.
+//! With several cells purged at once, one line for the whole run, with how
+//! many cells run and are done.
 
 use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -10,6 +12,14 @@ const LOG_INTERVAL: Duration = Duration::from_secs(30);
 /// How often the terminal line is redrawn at most.
 const REDRAW_INTERVAL: Duration = Duration::from_millis(200);
 
+/// How far a run of several cells at once is.
+#[derive(Debug, Clone, Copy)]
+pub struct Cells {
+    pub running: usize,
+    pub finished: usize,
+    pub total: usize,
+}
+
 pub struct Progress {
     interactive: bool,
     /// As JSON log events (`--log-format json`).
@@ -17,6 +27,8 @@ pub struct Progress {
     dry_run: bool,
     /// Candidates, when counted.
     total: Option<u64>,
+    /// Cells purged at once: the line covers them all.
+    pub cells: Option<Cells>,
     verb: &'static str,
     started: Instant,
     last_shown: Instant,
@@ -35,6 +47,7 @@ impl Progress {
             json,
             dry_run,
             total,
+            cells: None,
             verb: if dry_run { "counted" } else { "purged" },
             started: now,
             last_shown: now,
@@ -72,6 +85,9 @@ impl Progress {
                 target: crate::logging::PROGRESS_TARGET,
                 instances = done,
                 total = self.total,
+                cells_running = self.cells.map(|c| c.running),
+                cells_done = self.cells.map(|c| c.finished),
+                cells = self.cells.map(|c| c.total),
                 per_second = (rate * 10.0).round() / 10.0,
                 dry_run = self.dry_run,
                 "progress"
@@ -82,6 +98,12 @@ impl Progress {
             Some(total) => format!("{} {done} of {total} instances", self.verb),
             None => format!("{} {done} instances", self.verb),
         };
+        if let Some(cells) = self.cells {
+            line.push_str(&format!(
+                " ({} cells running, {} of {} done)",
+                cells.running, cells.finished, cells.total
+            ));
+        }
         line.push_str(&format!(", {rate:.0}/s"));
         if let Some(total) = self.total.filter(|_| rate > 0.0 && !last) {
             let left = total.saturating_sub(done) as f64 / rate;

@@ -151,6 +151,28 @@ impl DatabaseUrl {
         }
     }
 
+    /// The server that holds the database, as a key: host (lower case) and
+    /// port for MariaDB/MySQL and PostgreSQL, the file for SQLite (a file
+    /// is its own server). Two spellings of one host (a name and its
+    /// address) are two keys.
+    pub fn server(&self) -> String {
+        if let Some(path) = &self.sqlite_path {
+            let path = path.canonicalize().unwrap_or_else(|_| path.clone());
+            return format!("sqlite:{}", path.display());
+        }
+        let url = Url::parse(&self.raw).ok();
+        let host = url
+            .as_ref()
+            .and_then(|u| u.host_str().map(str::to_lowercase))
+            .unwrap_or_default();
+        let port = url
+            .as_ref()
+            .and_then(Url::port_or_known_default)
+            .or(self.default_port())
+            .unwrap_or_default();
+        format!("{}:{host}:{port}", self.backend.name())
+    }
+
     /// The database's name, as an export records where rows came from: the
     /// name the server reports, or the file for SQLite.
     pub fn database_name(&self, schema: &Schema) -> String {
@@ -417,5 +439,26 @@ mod tests {
         ] {
             assert_eq!(DatabaseUrl::parse(raw).unwrap().backend(), backend);
         }
+    }
+
+    #[test]
+    fn cells_on_one_server_share_a_server_key_whatever_the_database() {
+        let server = |raw: &str| DatabaseUrl::parse(raw).unwrap().server();
+        assert_eq!(
+            server("mysql://a:x@DB1/nova_cell1"),
+            server("mysql://b@db1:3306/nova_cell2?charset=utf8")
+        );
+        assert_ne!(server("mysql://a@db1/c1"), server("mysql://a@db1:3307/c1"));
+        assert_ne!(server("mysql://a@db1/c1"), server("mysql://a@db2/c1"));
+        assert_eq!(
+            server("postgresql://a@db1/c1"),
+            server("postgres://a@db1:5432/c2")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+        std::fs::write(&one, "").unwrap();
+        std::fs::write(&two, "").unwrap();
+        let sqlite = |path: &std::path::Path| server(&format!("sqlite://{}", path.display()));
+        assert_ne!(sqlite(&one), sqlite(&two), "each file is its own server");
     }
 }

@@ -30,6 +30,11 @@ pub struct Export {
     batches: u64,
     /// The number each database was given in its `source` line.
     sources: HashMap<Place, u32>,
+    /// Set by a write that failed. The file may then end in a line cut
+    /// short, or keep one in its buffer: nothing more is written, so that
+    /// no batch's lines, another cell's least of all, are glued to it and
+    /// lost.
+    broken: bool,
 }
 
 /// One table's rows of a batch, as JSON objects.
@@ -60,6 +65,7 @@ impl Export {
             out: None,
             batches: 0,
             sources: HashMap::new(),
+            broken: false,
         })
     }
 
@@ -223,8 +229,18 @@ impl<'a> Recorder<'a> {
         self.write(|export| export.write_commit(&self.place, batch, instances))
     }
 
+    /// Runs `action` under the lock: one batch's lines are written whole,
+    /// never interleaved with another database's, whatever runs at once.
     fn write(&self, action: impl FnOnce(&mut Export) -> io::Result<()>) -> Result<(), CommitError> {
         let mut export = lock(self.export);
-        action(&mut export).map_err(|e| CommitError::Export(export.failure(e)))
+        if export.broken {
+            let earlier =
+                io::Error::other("an earlier write to it failed; nothing more is written");
+            return Err(CommitError::Export(export.failure(earlier)));
+        }
+        action(&mut export).map_err(|e| {
+            export.broken = true;
+            CommitError::Export(export.failure(e))
+        })
     }
 }

@@ -56,6 +56,12 @@ pub struct ApiDatabase {
     plan: Plan,
     /// Where its rows come from, for the export.
     place: Place,
+    /// Taken by each cleaning transaction: cells purged at once (`--jobs`)
+    /// clean their API rows one after another, as a run of one cell at a
+    /// time does, so that they never conflict with each other (a deadlock
+    /// between two of them could not simply be retried: the batch's export
+    /// number is fixed by then).
+    writer: tokio::sync::Mutex<()>,
 }
 
 impl ApiDatabase {
@@ -89,6 +95,7 @@ impl ApiDatabase {
             url,
             plan,
             place,
+            writer: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -148,6 +155,7 @@ impl ApiDatabase {
                 e,
             )
         };
+        let _turn = self.writer.lock().await;
         self.clean_rows(cell_id, uuids, dry_run, export)
             .await
             .map_err(|e| match e {

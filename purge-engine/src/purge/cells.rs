@@ -1,24 +1,31 @@
 //! A whole purge run: one cell database given directly, or every cell (or
-//! some) listed in the API database, each purged in turn, with the API rows
-//! of purged instances removed after each batch.
+//! some) listed in the API database, up to `--jobs` of them at once but
+//! never two on one server (see [`super::schedule`]), with the API rows of
+//! purged instances removed after each batch. Whatever order the cells end
+//! in, the report lists them in cell_mappings order and adds up their
+//! totals in that order, as a run of one cell at a time does.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use purge_api::{DatabaseKind, Registry, Scope};
 use serde::Serialize;
-use tracing::{info, warn};
+use tracing::{info, info_span, warn, Instrument};
 
 use super::api_database::{ApiDatabase, CellMapping};
+use super::budget::Budgets;
 use super::engine::{ApiCleanup, Engine};
 use super::findings::{findings, FindingKind};
 use super::options::PurgeOptions;
 use super::pacing::Pacer;
 use super::plan::Plan;
+use super::progress::RunProgress;
 use super::report::{Report, SkippedTargetReport};
 use super::rows::engine::RowEngine;
 use super::rows::plan::RowsPlan;
+use super::schedule::{self, Job};
 use super::sizing::BatchSizer;
 use crate::connections::Connections;
 use crate::control::{Cancel, Observer};
@@ -47,6 +54,9 @@ pub struct PurgeRequest {
     pub cells: CellSelection,
     /// Write every deleted row to this new file before each commit.
     pub export: Option<PathBuf>,
+    /// With several cells, how many are purged at once, at most; never two
+    /// on one database server. 1 purges them in turn.
+    pub jobs: usize,
 }
 
 /// One cell's part of a multi-cell report.
@@ -86,25 +96,30 @@ pub async fn purge(
         .map(Export::prepare)
         .transpose()?
         .map(Mutex::new);
+    let budgets = Budgets::new(request.options.max_number);
     let run = Run {
         registry,
         options: &request.options,
         export: export.as_ref(),
+        budgets: &budgets,
         observer,
         cancel,
         replicas: &connections.replicas,
     };
     match &request.cells {
         CellSelection::Local => purge_local_cell(connections, &run).await,
-        selection => purge_cells(connections, &run, selection).await,
+        selection => purge_cells(connections, &run, selection, request.jobs).await,
     }
 }
 
 /// What every database of a run shares.
+#[derive(Clone, Copy)]
 struct Run<'a> {
     registry: &'a Registry,
     options: &'a PurgeOptions,
     export: Option<&'a SharedExport>,
+    /// `--max-number`, which every cell draws from.
+    budgets: &'a Budgets,
     observer: &'a dyn Observer,
     cancel: &'a Cancel,
     /// Replicas of the local cell database, to watch while purging it.
@@ -172,12 +187,13 @@ async fn own_cell(
     }))
 }
 
-/// `--all-cells` or `--cell`: every selected cell of the API database in
-/// turn. A cell that fails is reported and the others go on.
+/// `--all-cells` or `--cell`: every selected cell of the API database, up
+/// to `jobs` at once. A cell that fails is reported and the others go on.
 async fn purge_cells(
     connections: &Connections,
     run: &Run<'_>,
     selection: &CellSelection,
+    jobs: usize,
 ) -> Result<RunReport, Error> {
     let Run {
         registry, options, ..
@@ -193,67 +209,123 @@ async fn purge_cells(
         let cells = select_cells(api.cell_mappings().await?, selection)?;
         if !options.dry_run {
             let names: Vec<&str> = cells.iter().map(CellMapping::label).collect();
-            run.observer.confirm(&format!("cells {}", names.join(", ")))?;
+            run.observer
+                .confirm(&format!("cells {}", names.join(", ")))?;
         }
+        let started = Instant::now();
+        let outcomes = purge_each(connections, run, &api, &cells, jobs).await;
         let mut report = RunReport {
             total: Report::empty(api.url.redacted(), options),
             cells: Vec::new(),
         };
-        for mapping in cells {
-            if run.cancel.is_cancelled() {
+        for (mapping, outcome) in cells.iter().zip(outcomes) {
+            let Some(outcome) = outcome else {
+                // Never started: Ctrl-C came first.
                 report.total.interrupted = true;
-                break;
-            }
-            let remaining = PurgeOptions {
-                max_number: options
-                    .max_number
-                    .map(|max| max.saturating_sub(report.total.instances)),
-                ..options.clone()
+                continue;
             };
-            info!(cell = mapping.label(), "purging cell");
-            let outcome = match mapping.url(connections) {
-                Ok(url) => {
-                    let cell_run = Run {
-                        options: &remaining,
-                        replicas: replicas_of(connections, &url),
-                        ..*run
-                    };
-                    let cleanup = ApiCleanup {
-                        api: &api,
-                        cell_id: mapping.id,
-                    };
-                    purge_database(&url, &cell_run, Confirm::Done, Some(cleanup), Some(&mapping))
-                        .await
-                }
-                Err(failure) => Err(failure),
-            };
-            let cell = match outcome {
+            let (report_of_cell, error) = match outcome {
                 Ok(cell_report) => {
                     report.total.merge(&cell_report);
-                    CellReport {
-                        name: mapping.name.clone(),
-                        uuid: Some(mapping.uuid.clone()),
-                        error: None,
-                        report: cell_report,
-                    }
+                    (cell_report, None)
                 }
-                Err(failure) => {
-                    warn!(cell = mapping.label(), error = %failure, "cell failed; going on with the others");
-                    CellReport {
-                        name: mapping.name.clone(),
-                        uuid: Some(mapping.uuid.clone()),
-                        error: Some(failure.to_string()),
-                        report: Report::empty(String::new(), options),
-                    }
-                }
+                Err(failure) => (
+                    Report::empty(String::new(), options),
+                    Some(failure.to_string()),
+                ),
             };
-            report.cells.push(cell);
+            report.cells.push(CellReport {
+                name: mapping.name.clone(),
+                uuid: Some(mapping.uuid.clone()),
+                error,
+                report: report_of_cell,
+            });
         }
+        // Wall time: with cells at once, the sum of theirs would overstate it.
+        report.total.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         Ok(report)
     }
     .await;
     api.close().await;
     result
+}
+
+/// Purges `cells`, up to `jobs` at once and never two on one server, and
+/// returns each one's outcome in their order; `None` for a cell that never
+/// started because the run was cancelled. With more than one at once,
+/// progress is the run's, not a cell's (see [`RunProgress`]).
+async fn purge_each(
+    connections: &Connections,
+    run: &Run<'_>,
+    api: &ApiDatabase,
+    cells: &[CellMapping],
+    jobs: usize,
+) -> Vec<Option<Result<Report, Error>>> {
+    let together = (jobs > 1 && cells.len() > 1)
+        .then(|| RunProgress::start(run.observer, cells.len(), run.options.dry_run));
+    let cell_progress: Vec<_> = (0..cells.len())
+        .map(|index| together.as_ref().map(|whole| whole.cell(index)))
+        .collect();
+    let work = cells
+        .iter()
+        .zip(&cell_progress)
+        .map(|(mapping, progress)| {
+            let span = info_span!("cell", cell = %mapping.label());
+            let url = span.in_scope(|| mapping.url(connections));
+            let observer: &dyn Observer = match progress {
+                Some(progress) => progress,
+                None => run.observer,
+            };
+            let cell_run = Run {
+                observer,
+                replicas: url
+                    .as_ref()
+                    .map_or(&[], |url| replicas_of(connections, url)),
+                ..*run
+            };
+            Job {
+                server: url.as_ref().ok().map(DatabaseUrl::server),
+                work: purge_cell(cell_run, api, mapping, url).instrument(span),
+            }
+        })
+        .collect();
+    let outcomes = schedule::run(
+        jobs,
+        work,
+        || run.cancel.is_cancelled(),
+        |counts| {
+            if let Some(whole) = &together {
+                whole.cells(counts.running, counts.finished, counts.total);
+            }
+        },
+    )
+    .await;
+    if let Some(whole) = &together {
+        whole.finish();
+    }
+    outcomes
+}
+
+/// One cell of `cell_mappings`, its API rows cleaned after each batch.
+async fn purge_cell(
+    run: Run<'_>,
+    api: &ApiDatabase,
+    mapping: &CellMapping,
+    url: Result<DatabaseUrl, Error>,
+) -> Result<Report, Error> {
+    info!(cell = mapping.label(), "purging cell");
+    let cleanup = ApiCleanup {
+        api,
+        cell_id: mapping.id,
+    };
+    let outcome = match url {
+        Ok(url) => purge_database(&url, &run, Confirm::Done, Some(cleanup), Some(mapping)).await,
+        Err(failure) => Err(failure),
+    };
+    if let Err(failure) = &outcome {
+        warn!(cell = mapping.label(), error = %failure, "cell failed; going on with the others");
+    }
+    outcome
 }
 
 /// The replicas given (`--replica-url`, `[database]/slave_connection`) are
@@ -325,6 +397,7 @@ async fn purge_database(
         registry,
         options,
         export,
+        budgets,
         observer,
         cancel,
         replicas,
@@ -362,7 +435,8 @@ async fn purge_database(
             let mut engine = Engine::new(&db, &plan, options)
                 .with_control(observer, cancel.clone())
                 .with_write_set_limit(write_set_rows)
-                .with_pacer(&pacer);
+                .with_pacer(&pacer)
+                .with_budget(budgets.of(Scope::Instances));
             if let Some(api) = api {
                 engine = engine.with_api(api);
             }
@@ -389,6 +463,7 @@ async fn purge_database(
                 cancel: cancel.clone(),
                 sizer: BatchSizer::new(options.batch_size, write_set_rows, 1.0)
                     .with_target(options.batch_time),
+                budgets,
                 pacer: &pacer,
                 instances_gone,
                 dry_deleted: Default::default(),

@@ -12,6 +12,7 @@ use purge_api::{Db, InstanceBatch, Link, Tx};
 use tracing::{info, warn};
 
 use super::api_database::ApiDatabase;
+use super::budget::Budget;
 use super::options::PurgeOptions;
 use super::pacing::Pacer;
 use super::plan::Plan;
@@ -79,6 +80,8 @@ pub struct Engine<'a> {
     observer: &'a dyn Observer,
     cancel: Cancel,
     sizer: BatchSizer,
+    /// `--max-number`, shared with the other cells of the run.
+    budget: Budget,
     /// Waits before each batch while replicas lag or the cluster is paused.
     pacer: Option<&'a Pacer>,
     /// In a dry run, the instances it would have purged (the own-row scopes
@@ -98,6 +101,7 @@ impl<'a> Engine<'a> {
             cancel: Cancel::default(),
             sizer: BatchSizer::new(options.batch_size, None, ROWS_PER_INSTANCE_GUESS)
                 .with_target(options.batch_time),
+            budget: Budget::new(options.max_number),
             pacer: None,
             dry_run_purged: RefCell::default(),
         }
@@ -119,6 +123,13 @@ impl<'a> Engine<'a> {
     /// Writes every deleted row to the export before each commit.
     pub fn with_export(mut self, recorder: Recorder<'a>) -> Self {
         self.recorder = Some(recorder);
+        self
+    }
+
+    /// Draws the instances it purges from `budget`, which the other cells
+    /// of the run share, instead of a `--max-number` of its own.
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
         self
     }
 
@@ -157,11 +168,7 @@ impl<'a> Engine<'a> {
                 report.interrupted = true;
                 break;
             }
-            let remaining = self
-                .options
-                .max_number
-                .map_or(u64::MAX, |max| max.saturating_sub(report.instances));
-            if remaining == 0 {
+            if self.budget.is_spent() {
                 report.more_remaining = !self.candidates(after_id, 1).await?.is_empty();
                 break;
             }
@@ -180,9 +187,13 @@ impl<'a> Engine<'a> {
                     break;
                 }
             }
-            let size = self.sizer.next();
-            let limit = usize::try_from(remaining).map_or(size, |remaining| remaining.min(size));
-            let candidates = self.candidates(after_id, limit).await?;
+            // Drawn after any pause, so that a paused cell holds no budget
+            // another could use. None: spent meanwhile, or cancelled while
+            // waiting for it; the checks above end the loop.
+            let Some(grant) = self.budget.draw(self.sizer.next(), &self.cancel).await else {
+                continue;
+            };
+            let candidates = self.candidates(after_id, grant.size()).await?;
             let Some(last) = candidates.last() else { break };
             after_id = last.id;
             let batch_started = Instant::now();
@@ -200,6 +211,7 @@ impl<'a> Engine<'a> {
             report.max_batch_ms = report.max_batch_ms.max(batch_ms);
             report.batch_sizes.push(candidates.len());
             report.instances += outcome.purged() as u64;
+            grant.spend(outcome.purged() as u64);
             if self.options.dry_run {
                 let purged = outcome
                     .committed
@@ -275,7 +287,7 @@ impl<'a> Engine<'a> {
     /// when it wants it.
     async fn start_progress(&self) -> Result<(), Error> {
         let total = if self.observer.wants_total() {
-            let cap = self.options.max_number.unwrap_or(u64::MAX);
+            let cap = self.budget.left().unwrap_or(u64::MAX);
             Some(self.count_candidates().await?.min(cap))
         } else {
             None

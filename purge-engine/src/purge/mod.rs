@@ -3,15 +3,18 @@
 //! [`purge`] is the entry point; the rest is how it works.
 
 pub(crate) mod api_database;
+mod budget;
 mod cells;
 pub(crate) mod engine;
 pub(crate) mod findings;
 mod options;
 pub(crate) mod pacing;
 pub(crate) mod plan;
+mod progress;
 mod report;
 mod retry;
 pub(crate) mod rows;
+mod schedule;
 mod sizing;
 
 pub use cells::{purge, CellReport, CellSelection, PurgeRequest, RunReport};

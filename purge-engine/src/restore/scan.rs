@@ -426,6 +426,43 @@ mod tests {
         assert_eq!(scan.parts[&(3, 1)].committed, Some(10));
     }
 
+    /// Cells purged at once (`--jobs`) interleave their batches: a batch's
+    /// rows stay together, its `committed` line may come after another
+    /// cell's rows.
+    #[test]
+    fn interleaved_batches_of_cells_purged_at_once_are_each_whole() {
+        const SOURCE2: &str = r#"{"source":2,"database":"cell","cell":"b","cell_uuid":null,"backend":"sqlite","name":"y"}"#;
+        let text = format!(
+            "{HEADER}\n{SOURCE}\n\
+             {{\"batch\":1,\"source\":1,\"table\":\"tags\",\"row\":{{\"a\":1}}}}\n\
+             {{\"batch\":1,\"source\":1,\"table\":\"instances\",\"row\":{{\"id\":1}}}}\n\
+             {SOURCE2}\n\
+             {{\"batch\":2,\"source\":2,\"table\":\"instances\",\"row\":{{\"id\":7}}}}\n\
+             {{\"batch\":1,\"source\":1,\"committed\":[\"u1\"]}}\n\
+             {{\"batch\":3,\"source\":1,\"table\":\"instances\",\"row\":{{\"id\":2}}}}\n\
+             {{\"batch\":2,\"source\":2,\"committed\":[\"u7\"]}}\n\
+             {{\"batch\":3,\"source\":1,\"committed\":[\"u2\"]}}\n"
+        );
+        let scan = scan_of(&text).unwrap();
+        assert!(scan.unreadable.is_empty());
+        let summary: Vec<(PartKey, u64, Option<usize>)> = scan
+            .parts
+            .iter()
+            .map(|(key, part)| {
+                assert!(part.damaged.is_none(), "{key:?}: {part:?}");
+                (*key, part.rows, part.committed)
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ((1, 1), 2, Some(7)),
+                ((2, 2), 1, Some(9)),
+                ((3, 1), 1, Some(10))
+            ]
+        );
+    }
+
     #[test]
     fn a_part_cut_short_in_its_rows_is_not_restored() {
         let text = format!(

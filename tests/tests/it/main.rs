@@ -34,6 +34,7 @@ mod cells;
 mod check;
 mod config;
 mod export;
+mod jobs;
 mod purge;
 mod registry;
 mod restore;

@@ -19,6 +19,7 @@ use crate::database::errors::{is_foreign_key_violation, is_write_set_too_large};
 use crate::error::{describe_sqlx, Error};
 use crate::export::capture::{delete_captured, Capture};
 use crate::export::writer::{CommitError, Recorder, TableRows};
+use crate::purge::budget::Budgets;
 use crate::purge::options::PurgeOptions;
 use crate::purge::pacing::Pacer;
 use crate::purge::report::{ScopeReport, SkippedRow, SKIPPED_SHOWN};
@@ -35,6 +36,8 @@ pub struct RowEngine<'a> {
     pub cancel: Cancel,
     /// Rows per batch: `--batch-size`, within a Galera write-set limit.
     pub sizer: BatchSizer,
+    /// `--max-number` of each scope, shared with the other cells of the run.
+    pub budgets: &'a Budgets,
     /// Waits before each batch while replicas lag or the cluster is paused.
     pub pacer: &'a Pacer,
     /// In a dry run, the instances the instances scope would have purged
@@ -90,11 +93,8 @@ impl<'a> RowEngine<'a> {
             if self.cancel.is_cancelled() {
                 return Ok(());
             }
-            let remaining = self
-                .options
-                .max_number
-                .map_or(u64::MAX, |max| max.saturating_sub(report.rows));
-            if remaining == 0 {
+            let budget = self.budgets.of(table.scope);
+            if budget.is_spent() {
                 report.more_remaining |=
                     !self.candidates(table, after.as_ref(), 1).await?.is_empty();
                 return Ok(());
@@ -110,9 +110,11 @@ impl<'a> RowEngine<'a> {
             if self.cancel.is_cancelled() {
                 return Ok(());
             }
-            let size = self.sizer.next();
-            let limit = usize::try_from(remaining).map_or(size, |r| r.min(size));
-            let keys = self.candidates(table, after.as_ref(), limit).await?;
+            // After any pause, as in the instances engine.
+            let Some(grant) = budget.draw(self.sizer.next(), &self.cancel).await else {
+                continue;
+            };
+            let keys = self.candidates(table, after.as_ref(), grant.size()).await?;
             let Some(last) = keys.last() else { break };
             after = Some(last.clone());
             let started = Instant::now();
@@ -131,6 +133,7 @@ impl<'a> RowEngine<'a> {
             );
             report.batches += 1;
             report.rows += outcome.deleted;
+            grant.spend(outcome.deleted);
             report.max_batch_ms = report.max_batch_ms.max(batch_ms);
             report.batch_sizes.push(keys.len());
             self.sizer.observe(
