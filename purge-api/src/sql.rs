@@ -133,16 +133,25 @@ impl Stmt {
         })
     }
 
+    /// One parameter per value. On MySQL the list is padded to a few
+    /// lengths by repeating its last value (a duplicate changes nothing in
+    /// an `IN` list): each distinct statement text is a server-side
+    /// prepare, one more round trip, and batches whose size follows the
+    /// server's pace would otherwise each have lists of a new length.
     fn in_list<T>(&mut self, values: &[T], mut bind_one: impl FnMut(&mut Self, &T)) -> &mut Self {
-        if values.is_empty() {
+        let Some(last) = values.last() else {
             return self.push(" IN (NULL)");
-        }
+        };
+        let length = match self.backend {
+            Backend::MySql => padded_length(values.len()),
+            Backend::Postgres | Backend::Sqlite => values.len(),
+        };
         self.push(" IN (");
-        for (i, value) in values.iter().enumerate() {
+        for i in 0..length {
             if i > 0 {
                 self.push(", ");
             }
-            bind_one(self, value);
+            bind_one(self, values.get(i).unwrap_or(last));
         }
         self.push(")")
     }
@@ -193,6 +202,17 @@ impl Value {
             Value::Null => None,
         }
     }
+}
+
+/// The length a list of `n` values is padded to: `n` up to 8, then the
+/// next multiple of a quarter of the power of two below it (at most a
+/// quarter more parameters, four lengths per doubling).
+fn padded_length(n: usize) -> usize {
+    if n <= 8 {
+        return n;
+    }
+    let step = 1 << (n.ilog2() - 2);
+    n.div_ceil(step) * step
 }
 
 /// A connection pool to one database.
@@ -460,6 +480,41 @@ mod tests {
             .in_text(&["a".into(), "b".into(), "c".into()]);
         assert_eq!(stmt.sql(), "`key` IN (?, ?, ?)");
         assert_eq!(stmt.binds.len(), 3);
+    }
+
+    #[test]
+    fn mysql_pads_lists_to_a_few_lengths_with_the_last_value() {
+        let ids = |n: i64| (1..=n).collect::<Vec<_>>();
+        let text = |n: i64| {
+            let mut stmt = Stmt::new(Backend::MySql);
+            stmt.ident("id").in_int(&ids(n));
+            stmt
+        };
+        assert_eq!(
+            text(490).sql(),
+            text(512).sql(),
+            "one statement for 449 to 512"
+        );
+        assert_ne!(text(512).sql(), text(513).sql());
+        let padded = text(9);
+        assert_eq!(padded.binds.len(), 10);
+        assert!(
+            matches!(padded.binds[9], Bind::Int(9)),
+            "{:?}",
+            padded.binds
+        );
+        for n in 1..20_000 {
+            let length = padded_length(n);
+            assert!(length >= n && length <= n + n / 4, "{n} -> {length}");
+        }
+        assert_eq!(
+            Stmt::new(Backend::Sqlite)
+                .ident("id")
+                .in_int(&ids(9))
+                .binds
+                .len(),
+            9
+        );
     }
 
     #[test]

@@ -281,7 +281,12 @@ impl DatabaseUrl {
         let (db, facts) = match self.backend {
             Backend::MySql => {
                 let (raw, password) = self.for_driver()?;
-                let mut options = MySqlConnectOptions::from_str(&raw).map_err(usage)?;
+                // Room for every statement of a batch at each of the list
+                // lengths a ramping batch size goes through (see
+                // `Stmt::in_list`): a statement evicted is prepared again.
+                let mut options = MySqlConnectOptions::from_str(&raw)
+                    .map_err(usage)?
+                    .statement_cache_capacity(MYSQL_STATEMENT_CACHE);
                 if let Some(password) = password.filter(|_| self.userinfo_password().is_none()) {
                     options = options.password(&password);
                 }
@@ -366,6 +371,9 @@ pub enum Access {
     /// Deletes or inserts (`purge`, `restore`): only a writable primary.
     Write,
 }
+
+/// Prepared statements kept per MySQL connection.
+const MYSQL_STATEMENT_CACHE: usize = 1_000;
 
 /// Tells the scrubber about the URL's password and credential options, in
 /// the form the operator wrote them and percent-decoded.
