@@ -7,8 +7,8 @@
 
 use chrono::NaiveDateTime;
 use sqlx::{
-    mysql::MySqlRow, postgres::PgRow, sqlite::SqliteRow, Database, Encode, MySql, Pool, Postgres,
-    Row, Sqlite, Transaction, Type,
+    mysql::MySqlRow, pool::PoolConnection, postgres::PgRow, sqlite::SqliteRow, Database, Encode,
+    MySql, Pool, Postgres, Row, Sqlite, Transaction, Type,
 };
 
 /// The database server family a connection talks to.
@@ -258,11 +258,58 @@ impl Db {
         }
     }
 
+    /// One connection outside any transaction; see [`Session`].
+    pub async fn session(&self) -> Result<Session, sqlx::Error> {
+        Ok(match self {
+            Db::MySql(pool) => Session::MySql(pool.acquire().await?),
+            Db::Postgres(pool) => Session::Postgres(pool.acquire().await?),
+            Db::Sqlite(pool) => Session::Sqlite(pool.acquire().await?),
+        })
+    }
+
     pub async fn close(&self) {
         match self {
             Db::MySql(pool) => pool.close().await,
             Db::Postgres(pool) => pool.close().await,
             Db::Sqlite(pool) => pool.close().await,
+        }
+    }
+}
+
+/// One connection of a pool, outside any transaction: for the statements a
+/// transaction must not wrap (PostgreSQL's `CREATE INDEX CONCURRENTLY`) and
+/// the session settings they run under, which stay on this connection.
+/// Each statement commits on its own.
+pub enum Session {
+    MySql(PoolConnection<MySql>),
+    Postgres(PoolConnection<Postgres>),
+    Sqlite(PoolConnection<Sqlite>),
+}
+
+impl Session {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Session::MySql(_) => Backend::MySql,
+            Session::Postgres(_) => Backend::Postgres,
+            Session::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Runs one statement without parameters (DDL and `SET` take none),
+    /// as plain text: no prepared statement, and on PostgreSQL the simple
+    /// protocol, in which a statement outside `BEGIN` is its own
+    /// transaction.
+    pub async fn execute(&mut self, stmt: &Stmt) -> Result<(), sqlx::Error> {
+        assert!(
+            stmt.binds.is_empty(),
+            "a session statement takes no parameters: {}",
+            stmt.sql
+        );
+        let sql = sqlx::raw_sql(&stmt.sql);
+        match self {
+            Session::MySql(conn) => sql.execute(&mut **conn).await.map(drop),
+            Session::Postgres(conn) => sql.execute(&mut **conn).await.map(drop),
+            Session::Sqlite(conn) => sql.execute(&mut **conn).await.map(drop),
         }
     }
 }

@@ -92,6 +92,7 @@ fn help_lists_every_exit_code_of_its_command() {
         ("nova-purge purge", Outcomes::Purge),
         ("nova-purge check", Outcomes::Check),
         ("nova-purge restore", Outcomes::Restore),
+        ("nova-purge create-indexes", Outcomes::CreateIndexes),
     ] {
         let help = &helps.iter().find(|(n, _)| n == name).unwrap().1;
         for status in ExitStatus::of(outcomes) {

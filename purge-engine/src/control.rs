@@ -49,6 +49,13 @@ pub trait Observer: Send + Sync {
         Ok(())
     }
 
+    /// Called once before `create-indexes` changes the schema of `what` (a
+    /// database, or a list of cells), with every statement it will run,
+    /// never in a dry run. An error stops the run with nothing created.
+    fn confirm_indexes(&self, _what: &str, _statements: &[String]) -> Result<()> {
+        Ok(())
+    }
+
     /// True when the caller wants the number of candidates before a
     /// database's purge starts (it costs one `COUNT`).
     fn wants_total(&self) -> bool {

@@ -8,6 +8,7 @@
 //! * [`database`]: URLs, connecting, the live schema, error meanings.
 //! * [`purge`]: the plan, the batch engine, the API database, the run.
 //! * [`check`]: what a database has that the registry does not cover.
+//! * [`indexes`]: creates the indexes `check` finds missing, on request.
 //! * [`export`]: the audit export, written before each commit.
 //! * [`restore`]: puts an export's rows back.
 //!
@@ -22,6 +23,7 @@ pub mod control;
 pub mod database;
 pub mod error;
 pub(crate) mod export;
+pub mod indexes;
 pub mod limits;
 pub mod purge;
 pub mod restore;

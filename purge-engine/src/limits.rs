@@ -54,3 +54,12 @@ pub const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 /// How long to wait for a server before giving up with a clear error.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long `create-indexes` lets a statement wait for a lock unless
+/// `--lock-timeout` says otherwise. While an index build waits for its
+/// brief exclusive lock, Nova's statements on the table queue behind it: a
+/// few seconds is what a slow API call already costs.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Longest accepted `--lock-timeout`.
+pub const MAX_LOCK_TIMEOUT: Duration = Duration::from_secs(60);

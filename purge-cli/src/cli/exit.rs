@@ -23,7 +23,9 @@ pub enum ExitStatus {
     CellFailed,
     /// `restore`: the export is damaged; what could be read was restored.
     RestoreIncomplete,
-    /// `purge`: Ctrl-C stopped the run after a committed batch.
+    /// `create-indexes`: a lock wait outlasted `--lock-timeout`.
+    LockTimedOut,
+    /// `purge`, `create-indexes`: Ctrl-C stopped the run at a safe point.
     Interrupted,
 }
 
@@ -35,6 +37,7 @@ pub enum Outcomes {
     Purge,
     Check,
     Restore,
+    CreateIndexes,
 }
 
 impl ExitStatus {
@@ -48,6 +51,7 @@ impl ExitStatus {
             ExitStatus::CheckBlocking => 5,
             ExitStatus::CellFailed => 6,
             ExitStatus::RestoreIncomplete => 7,
+            ExitStatus::LockTimedOut => 8,
             ExitStatus::Interrupted => 130,
         }
     }
@@ -65,11 +69,13 @@ impl ExitStatus {
                 CheckBlocking,
                 CellFailed,
                 RestoreIncomplete,
+                LockTimedOut,
                 Interrupted,
             ],
             Outcomes::Purge => &[Done, Error, Usage, MoreRemaining, CellFailed, Interrupted],
             Outcomes::Check => &[Done, Error, Usage, CheckWarnings, CheckBlocking],
             Outcomes::Restore => &[Done, Error, Usage, RestoreIncomplete],
+            Outcomes::CreateIndexes => &[Done, Error, Usage, LockTimedOut, Interrupted],
         }
     }
 
@@ -87,6 +93,15 @@ impl ExitStatus {
             }
             (Outcomes::Restore, Done) => {
                 "every batch restored (or, with --dry-run, would be)"
+            }
+            (Outcomes::CreateIndexes, Done) => {
+                "done: every index check reported missing exists now (with --dry-run: would be created), or none was missing"
+            }
+            (Outcomes::CreateIndexes, Error) => {
+                "database or runtime error, or an index that could not be created (the report says which and why; indexes created before it stay)"
+            }
+            (Outcomes::CreateIndexes, Usage) => {
+                "bad usage or input (no --yes without a terminal, a Galera node without --galera-rsu, not a Nova cell database); nothing was created"
             }
             (Outcomes::Restore, Error) => {
                 "a row conflicts with the database, or a database error; the batch at fault was rolled back"
@@ -108,19 +123,30 @@ impl ExitStatus {
             (_, RestoreIncomplete) => {
                 "the export is damaged: every whole committed batch was restored, and the report lists the lines and batches that could not be"
             }
+            (_, LockTimedOut) => {
+                "a lock wait outlasted --lock-timeout: the report names the index not created and what is left of it (nothing, or an INVALID PostgreSQL index the next run rebuilds); run again when Nova is quieter"
+            }
+            (Outcomes::Any, Interrupted) => {
+                "interrupted by Ctrl-C at a safe point (after a committed batch, between two indexes); run again to continue"
+            }
+            (Outcomes::CreateIndexes, Interrupted) => {
+                "interrupted by Ctrl-C between two indexes; run again to create the rest"
+            }
             (_, Interrupted) => {
                 "interrupted by Ctrl-C after a committed batch; run again to continue"
             }
         }
     }
 
-    /// The one command that can end with this status, if only one can.
+    /// The commands that can end with this status, unless every one can.
     fn only_from(self) -> Option<&'static str> {
         use ExitStatus::*;
         match self {
-            MoreRemaining | CellFailed | Interrupted => Some("purge"),
+            MoreRemaining | CellFailed => Some("purge"),
             CheckWarnings | CheckBlocking => Some("check"),
             RestoreIncomplete => Some("restore"),
+            LockTimedOut => Some("create-indexes"),
+            Interrupted => Some("purge, create-indexes"),
             Done | Error | Usage => None,
         }
     }
@@ -161,6 +187,7 @@ mod tests {
             Outcomes::Purge,
             Outcomes::Check,
             Outcomes::Restore,
+            Outcomes::CreateIndexes,
         ] {
             let codes: Vec<u8> = ExitStatus::of(command).iter().map(|s| s.code()).collect();
             assert_eq!(&codes[..3], &[0, 1, 2], "{command:?}");

@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use purge_engine::limits::{
     DEFAULT_BATCH_SIZE, DEFAULT_JOBS, DEFAULT_OLDER_THAN_DAYS, MAX_BATCH_SIZE, MAX_BATCH_TIME,
-    MAX_JOBS, MAX_OLDER_THAN_DAYS, MAX_SLEEP,
+    MAX_JOBS, MAX_LOCK_TIMEOUT, MAX_OLDER_THAN_DAYS, MAX_SLEEP,
 };
 
 use exit::{ExitStatus, Outcomes};
@@ -32,6 +32,19 @@ cutoff. Live instances and instances in vm_state 'soft-delete' (which have
 deleted = 0 and can still be restored) are never touched. Each batch is one
 transaction: if the run is killed, every instance is either whole or gone,
 and running again carries on.";
+
+const CREATE_INDEXES_ABOUT: &str = "\
+Create the indexes whose absence `nova-purge check` reports (its
+missing-index findings), so that each purge batch finds its rows by index
+instead of scanning a table. Opt-in: `purge` never changes the schema.
+
+Each index is named nova_purge_<table>_<column> and built without blocking
+Nova's writes: CREATE INDEX CONCURRENTLY on PostgreSQL; ALTER TABLE ... ADD
+INDEX ..., ALGORITHM=INPLACE, LOCK=NONE on MariaDB/MySQL (the server refuses
+rather than lock the table); a plain CREATE INDEX on SQLite. --lock-timeout
+bounds every wait for a lock, so that Nova's statements never queue behind a
+build for long. A Galera node is refused unless --galera-rsu is given. A
+rerun finds nothing to do. Run --dry-run first: it prints every statement.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -138,6 +151,12 @@ pub enum Command {
     /// Compare the database with the registered targets and count what a purge would remove; deletes nothing
     #[command(after_help = ExitStatus::help(Outcomes::Check))]
     Check(CheckArgs),
+    /// Create the indexes `check` reports missing, without blocking Nova's writes (try --dry-run first)
+    #[command(
+        long_about = CREATE_INDEXES_ABOUT,
+        after_help = ExitStatus::help(Outcomes::CreateIndexes)
+    )]
+    CreateIndexes(CreateIndexesArgs),
     /// Put back the rows a `purge --export` recorded (parents first, one transaction per batch)
     #[command(after_help = ExitStatus::help(Outcomes::Restore))]
     Restore(RestoreArgs),
@@ -325,6 +344,40 @@ pub struct CheckArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CreateIndexesArgs {
+    #[command(flatten)]
+    pub dry_run: DryRunArg,
+
+    /// Create them in every cell listed in the API database's cell_mappings, cell0 included
+    #[arg(long, conflicts_with = "cell")]
+    pub all_cells: bool,
+
+    /// Create them in this cell of the API database (name or uuid; repeatable)
+    #[arg(long, value_name = "NAME_OR_UUID")]
+    pub cell: Vec<String>,
+
+    /// How long a statement may wait for a lock before it gives up, e.g. 500ms, 3s (at most 1m; whole seconds on MariaDB/MySQL): Nova's statements on a table queue behind a build that waits
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "3s",
+        value_parser = parse_lock_timeout
+    )]
+    pub lock_timeout: Duration,
+
+    /// On a Galera node, build with wsrep_OSU_method=RSU: on this node only, which applies the others' writes once done; run it against each node in turn (without it, a Galera node is refused)
+    #[arg(long)]
+    pub galera_rsu: bool,
+
+    /// Do not ask for confirmation (required when stdin is not a terminal)
+    #[arg(short, long)]
+    pub yes: bool,
+
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
 pub struct TargetsArgs {
     #[command(flatten)]
     pub format: FormatArg,
@@ -386,6 +439,20 @@ fn parse_batch_time(text: &str) -> Result<Duration, String> {
     Ok(time)
 }
 
+/// `--lock-timeout`: a duration as for `--sleep`, more than 0 (which means
+/// "wait for ever" to PostgreSQL) and at most a minute.
+fn parse_lock_timeout(text: &str) -> Result<Duration, String> {
+    let out_of_range = || "the lock timeout must be more than 0 and at most 1m".to_owned();
+    if text == "0" {
+        return Err(out_of_range());
+    }
+    let time = parse_pause(text)?;
+    if time.is_zero() || time > MAX_LOCK_TIMEOUT {
+        return Err(out_of_range());
+    }
+    Ok(time)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,6 +481,23 @@ mod tests {
             panic!("not a purge")
         };
         assert_eq!(args.batch_time, purge_engine::limits::DEFAULT_BATCH_TIME);
+    }
+
+    #[test]
+    fn lock_timeouts_are_short_durations() {
+        assert_eq!(parse_lock_timeout("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_lock_timeout("1m"), Ok(Duration::from_secs(60)));
+        for bad in ["", "0", "0s", "3", "61s", "1h"] {
+            assert!(parse_lock_timeout(bad).is_err(), "{bad}");
+        }
+        let cli = Cli::try_parse_from(["nova-purge", "create-indexes"]).expect("parses");
+        let Command::CreateIndexes(args) = cli.command else {
+            panic!("not create-indexes")
+        };
+        assert_eq!(
+            args.lock_timeout,
+            purge_engine::limits::DEFAULT_LOCK_TIMEOUT
+        );
     }
 
     #[test]

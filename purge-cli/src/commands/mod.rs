@@ -2,6 +2,7 @@
 //! options, runs it, and renders what it returns.
 
 pub mod check;
+pub mod create_indexes;
 pub mod demo;
 pub mod generate;
 pub mod purge;
@@ -9,6 +10,7 @@ pub mod restore;
 pub mod targets;
 
 use purge_api::Registry;
+use purge_engine::purge::CellSelection;
 use purge_engine::{Cancel, Connections};
 
 use crate::cli::exit::ExitStatus;
@@ -25,6 +27,9 @@ pub async fn run(
     match &cli.command {
         Command::Purge(args) => purge::run(&connections()?, args, &cli.logging, cancel, out).await,
         Command::Check(args) => check::run(&connections()?, args, out).await,
+        Command::CreateIndexes(args) => {
+            create_indexes::run(&connections()?, args, &cli.logging, cancel, out).await
+        }
         Command::Restore(args) => restore::run(&connections()?, args, out).await,
         Command::Targets(args) => targets::run(args, out),
         Command::Demo(args) => demo::run(args, out).await,
@@ -36,4 +41,15 @@ pub async fn run(
 /// The targets linked into this binary, validated and ordered.
 pub fn registry() -> Result<Registry, Failure> {
     Ok(Registry::load()?)
+}
+
+/// `--all-cells` and `--cell`, as the engine takes them.
+fn cell_selection(all_cells: bool, cells: &[String]) -> CellSelection {
+    if all_cells {
+        CellSelection::All
+    } else if !cells.is_empty() {
+        CellSelection::Named(cells.to_vec())
+    } else {
+        CellSelection::Local
+    }
 }

@@ -4,10 +4,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
-use purge_engine::purge::{self, CellSelection, PurgeOptions, PurgeRequest, RunReport};
+use purge_engine::purge::{self, PurgeOptions, PurgeRequest, RunReport};
 use purge_engine::{Cancel, Connections};
 
-use super::registry;
+use super::{cell_selection, registry};
 use crate::cli::exit::ExitStatus;
 use crate::cli::{Format, LogArgs, LogFormat, PurgeArgs};
 use crate::failure::Failure;
@@ -116,16 +116,9 @@ fn request(args: &PurgeArgs) -> Result<PurgeRequest, Failure> {
             "--undated-shadow-rows only means something with --scope shadow (or all)".to_owned(),
         ));
     }
-    let cells = if args.all_cells {
-        CellSelection::All
-    } else if !args.cell.is_empty() {
-        CellSelection::Named(args.cell.clone())
-    } else {
-        CellSelection::Local
-    };
     Ok(PurgeRequest {
         options,
-        cells,
+        cells: cell_selection(args.all_cells, &args.cell),
         export: args.export.clone(),
         jobs: usize::try_from(args.jobs).expect("clap bounds --jobs"),
     })

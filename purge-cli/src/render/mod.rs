@@ -1,6 +1,7 @@
 //! Reports as text for people and JSON for scripts, on stdout.
 
 pub mod check;
+pub mod create_indexes;
 pub mod purge;
 pub mod restore;
 

@@ -1,6 +1,7 @@
 //! Ctrl-C: the first one cancels the run, which stops after the batch in
-//! flight commits; a second one ends the process at once (the server rolls
-//! the open transaction back).
+//! flight commits (`create-indexes`: after the index in flight); a second
+//! one ends the process at once (the server rolls the open transaction
+//! back).
 
 use purge_engine::Cancel;
 
@@ -21,7 +22,7 @@ pub fn install(cancel: Cancel, log_format: LogFormat) {
         }
         logging::notice(
             log_format,
-            "interrupted; stopping after the batch in flight commits (Ctrl-C again to abort it)",
+            "interrupted; stopping after the batch (or index) in flight (Ctrl-C again to abort it)",
         );
         if tokio::signal::ctrl_c().await.is_ok() {
             std::process::exit(i32::from(ExitStatus::Interrupted.code()));

@@ -1,11 +1,12 @@
-//! What nova-purge does with the terminal: asks before deleting, shows
-//! progress on stderr, and turns Ctrl-C into a cancellation.
+//! What nova-purge does with the terminal: asks before deleting (or
+//! creating indexes), shows progress on stderr, and turns Ctrl-C into a
+//! cancellation.
 
+pub mod confirm;
 pub mod interrupt;
 pub mod progress;
 pub mod scrub;
 
-use std::io::{self, BufRead, IsTerminal};
 use std::sync::Mutex;
 
 use chrono::NaiveDateTime;
@@ -59,41 +60,12 @@ impl Observer for TerminalObserver {
     /// Asks on the terminal before deleting; refuses outright when there is
     /// no terminal to ask on, so that a script never deletes without `--yes`.
     fn confirm(&self, what: &str) -> Result<(), Error> {
-        if self.assume_yes {
-            return Ok(());
-        }
-        if self.json_logs {
-            // A question would be a line that is not JSON on stderr.
-            return Err(Error::Input(
-                "refusing to delete without confirmation: --log-format json never prompts; \
-                 pass --yes (and consider --dry-run first)"
-                    .to_owned(),
-            ));
-        }
-        let stdin = io::stdin();
-        if !stdin.is_terminal() {
-            return Err(Error::Input(
-                "refusing to delete without confirmation: standard input is not a terminal; \
-                 pass --yes (and consider --dry-run first)"
-                    .to_owned(),
-            ));
-        }
-        eprint!(
+        let question = format!(
             "This PERMANENTLY deletes every instance in {what} deleted before {} UTC, with all its rows.\n\
-             Run with --dry-run first to see what would go. Type 'yes' to continue: ",
+             Run with --dry-run first to see what would go.",
             self.cutoff.format("%Y-%m-%d %H:%M:%S"),
         );
-        let mut answer = String::new();
-        stdin
-            .lock()
-            .read_line(&mut answer)
-            .map_err(|e| Error::Input(format!("cannot read the answer: {e}")))?;
-        if answer.trim() != "yes" {
-            return Err(Error::Input(
-                "not confirmed; nothing was deleted".to_owned(),
-            ));
-        }
-        Ok(())
+        confirm::ask(self.assume_yes, self.json_logs, confirm::DELETE, &question)
     }
 
     /// A bar with the fraction done is worth a `COUNT` only on a terminal.

@@ -1,6 +1,7 @@
-//! Talking to a database: URLs and connecting, the live schema, and what a
-//! database error means.
+//! Talking to a database: URLs and connecting, the live schema, what a
+//! database error means, and the indexes nova-purge may add.
 
+pub mod ddl;
 pub mod errors;
 pub mod schema;
 pub mod server;

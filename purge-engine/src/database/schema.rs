@@ -266,11 +266,13 @@ fn catalogue_queries(backend: Backend) -> CatalogueQueries {
                            JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum \
                            WHERE i.indisprimary AND n.nspname = current_schema() \
                            ORDER BY t.relname, k.position",
+            // An INVALID index (what a failed CREATE INDEX CONCURRENTLY
+            // leaves) serves no query: it does not count.
             leading_index_columns: &["SELECT t.relname::text, a.attname::text FROM pg_index i \
                                       JOIN pg_class t ON t.oid = i.indrelid \
                                       JOIN pg_namespace n ON n.oid = t.relnamespace \
                                       JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = i.indkey[0] \
-                                      WHERE n.nspname = current_schema()"],
+                                      WHERE n.nspname = current_schema() AND i.indisvalid"],
         },
         Backend::Sqlite => CatalogueQueries {
             server: "SELECT sqlite_version(), 'main'",

@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use purge_api::{DatabaseKind, Db, Registry, Tx, Value};
 
+use super::cells::CellSelection;
 use super::plan::{Applied, Plan};
 use crate::connections::Connections;
 use crate::database::schema::Schema;
@@ -258,6 +259,36 @@ impl ApiDatabase {
     pub async fn close(&self) {
         self.db.close().await;
     }
+}
+
+/// The cells a selection names, in id order; an unknown name is an error
+/// that lists the known ones. (`create-indexes` uses it; `purge`'s run over
+/// the cells still has its own copy in cells.rs.)
+pub fn select_cells(
+    mappings: Vec<CellMapping>,
+    selection: &CellSelection,
+) -> Result<Vec<CellMapping>, Error> {
+    let wanted = match selection {
+        CellSelection::Named(wanted) => wanted,
+        CellSelection::All | CellSelection::Local => return Ok(mappings),
+    };
+    let matches = |mapping: &CellMapping, name: &str| {
+        mapping.uuid == name || mapping.name.as_deref() == Some(name)
+    };
+    if let Some(unknown) = wanted
+        .iter()
+        .find(|name| !mappings.iter().any(|m| matches(m, name)))
+    {
+        let known: Vec<&str> = mappings.iter().map(CellMapping::label).collect();
+        return Err(Error::Input(format!(
+            "no cell named `{unknown}` in the API database; known cells: {}",
+            known.join(", ")
+        )));
+    }
+    Ok(mappings
+        .into_iter()
+        .filter(|m| wanted.iter().any(|name| matches(m, name)))
+        .collect())
 }
 
 /// The uuids whose mapping points at `cell_id`, or that have no mapping.

@@ -14,7 +14,7 @@ use purge_api::{DatabaseKind, Registry, Scope};
 use serde::Serialize;
 use tracing::{info, info_span, warn, Instrument};
 
-use super::api_database::{ApiDatabase, CellMapping};
+use super::api_database::{select_cells, ApiDatabase, CellMapping};
 use super::budget::Budgets;
 use super::engine::{ApiCleanup, Engine};
 use super::findings::{findings, FindingKind};
@@ -335,34 +335,6 @@ fn replicas_of<'a>(connections: &'a Connections, cell: &DatabaseUrl) -> &'a [Dat
         Some(local) if local.same_database(cell) => &connections.replicas,
         _ => &[],
     }
-}
-
-/// The cells a selection names, in id order.
-fn select_cells(
-    mappings: Vec<CellMapping>,
-    selection: &CellSelection,
-) -> Result<Vec<CellMapping>, Error> {
-    let wanted = match selection {
-        CellSelection::Named(wanted) => wanted,
-        CellSelection::All | CellSelection::Local => return Ok(mappings),
-    };
-    let matches = |mapping: &CellMapping, name: &str| {
-        mapping.uuid == name || mapping.name.as_deref() == Some(name)
-    };
-    if let Some(unknown) = wanted
-        .iter()
-        .find(|name| !mappings.iter().any(|m| matches(m, name)))
-    {
-        let known: Vec<&str> = mappings.iter().map(CellMapping::label).collect();
-        return Err(Error::Input(format!(
-            "no cell named `{unknown}` in the API database; known cells: {}",
-            known.join(", ")
-        )));
-    }
-    Ok(mappings
-        .into_iter()
-        .filter(|m| wanted.iter().any(|name| matches(m, name)))
-        .collect())
 }
 
 /// A dry run only reads; a real run deletes, and must reach a writable

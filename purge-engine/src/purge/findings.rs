@@ -6,6 +6,7 @@ use purge_api::{Backend, Link, Registration};
 use serde::Serialize;
 
 use super::plan::Plan;
+use crate::database::ddl;
 use crate::database::schema::{ColumnKind, Schema};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -155,7 +156,7 @@ fn missing_index(
     if schema.has_leading_index(table, column) {
         return None;
     }
-    let q = |name: &str| backend.quote(name);
+    let create = ddl::create_index(backend, &ddl::index_name(table, column), table, column);
     Some(Finding {
         severity: Severity::Warning,
         kind: FindingKind::MissingIndex,
@@ -165,10 +166,8 @@ fn missing_index(
             "no index starts with {table}.{column}, which {used_by} looks rows up by: each batch scans the table"
         ),
         suggestion: Some(format!(
-            "an operator may choose to run: CREATE INDEX {} ON {} ({});",
-            q(&format!("{table}_{column}_purge_idx")),
-            q(table),
-            q(column)
+            "`nova-purge create-indexes` creates it without blocking Nova's writes (try --dry-run first): {};",
+            create.sql()
         )),
         blocked_candidates: None,
     })

@@ -33,6 +33,7 @@ mod batching;
 mod cells;
 mod check;
 mod config;
+mod create_indexes;
 mod export;
 mod jobs;
 mod purge;
