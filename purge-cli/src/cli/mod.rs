@@ -221,6 +221,19 @@ pub struct CutoffArg {
     pub older_than: u32,
 }
 
+/// `--all-cells` and `--cell`: which cells of the API database, instead of
+/// the local cell database.
+#[derive(Debug, Args)]
+pub struct CellsArg {
+    /// Every cell listed in the API database's cell_mappings, cell0 included
+    #[arg(long, conflicts_with = "cell")]
+    pub all_cells: bool,
+
+    /// This cell of the API database (name or uuid; repeatable)
+    #[arg(long, value_name = "NAME_OR_UUID")]
+    pub cell: Vec<String>,
+}
+
 /// `--dry-run`: look, change nothing.
 #[derive(Debug, Args)]
 pub struct DryRunArg {
@@ -272,13 +285,8 @@ pub struct PurgeArgs {
     )]
     pub batch_time: Duration,
 
-    /// Purge every cell listed in the API database's cell_mappings, cell0 included
-    #[arg(long, conflicts_with = "cell")]
-    pub all_cells: bool,
-
-    /// Purge this cell of the API database (name or uuid; repeatable)
-    #[arg(long, value_name = "NAME_OR_UUID")]
-    pub cell: Vec<String>,
+    #[command(flatten)]
+    pub cells: CellsArg,
 
     /// With --all-cells or --cell, purge up to N cells at once, 1 to 64, each on its own connections. Two cells on the same database server (host and port) are never purged at the same time, as they would only double its load: N helps when cells live on separate servers. 1 purges them one after another
     #[arg(
@@ -348,13 +356,8 @@ pub struct CreateIndexesArgs {
     #[command(flatten)]
     pub dry_run: DryRunArg,
 
-    /// Create them in every cell listed in the API database's cell_mappings, cell0 included
-    #[arg(long, conflicts_with = "cell")]
-    pub all_cells: bool,
-
-    /// Create them in this cell of the API database (name or uuid; repeatable)
-    #[arg(long, value_name = "NAME_OR_UUID")]
-    pub cell: Vec<String>,
+    #[command(flatten)]
+    pub cells: CellsArg,
 
     /// How long a statement may wait for a lock before it gives up, e.g. 500ms, 3s (at most 1m; whole seconds on MariaDB/MySQL): Nova's statements on a table queue behind a build that waits
     #[arg(

@@ -21,7 +21,7 @@ pub async fn run(
 ) -> Result<ExitStatus, Failure> {
     let registry = registry()?;
     let request = IndexRequest {
-        cells: cell_selection(args.all_cells, &args.cell),
+        cells: cell_selection(&args.cells),
         dry_run: args.dry_run.dry_run,
         lock_timeout: args.lock_timeout,
         galera_rsu: args.galera_rsu,

@@ -14,7 +14,7 @@ use purge_engine::purge::CellSelection;
 use purge_engine::{Cancel, Connections};
 
 use crate::cli::exit::ExitStatus;
-use crate::cli::{Cli, Command};
+use crate::cli::{CellsArg, Cli, Command};
 use crate::failure::Failure;
 
 /// Runs a parsed command, writing its report to `out`.
@@ -44,11 +44,11 @@ pub fn registry() -> Result<Registry, Failure> {
 }
 
 /// `--all-cells` and `--cell`, as the engine takes them.
-fn cell_selection(all_cells: bool, cells: &[String]) -> CellSelection {
-    if all_cells {
+fn cell_selection(cells: &CellsArg) -> CellSelection {
+    if cells.all_cells {
         CellSelection::All
-    } else if !cells.is_empty() {
-        CellSelection::Named(cells.to_vec())
+    } else if !cells.cell.is_empty() {
+        CellSelection::Named(cells.cell.clone())
     } else {
         CellSelection::Local
     }

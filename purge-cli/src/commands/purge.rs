@@ -118,7 +118,7 @@ fn request(args: &PurgeArgs) -> Result<PurgeRequest, Failure> {
     }
     Ok(PurgeRequest {
         options,
-        cells: cell_selection(args.all_cells, &args.cell),
+        cells: cell_selection(&args.cells),
         export: args.export.clone(),
         jobs: usize::try_from(args.jobs).expect("clap bounds --jobs"),
     })
