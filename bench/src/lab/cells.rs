@@ -1,0 +1,372 @@
+//! `--cells N`: N private MariaDB servers, one cell database each, filled
+//! alike; an API database on a server of its own whose `cell_mappings`
+//! lists them; `nova-purge --config-file nova.conf purge --all-cells --jobs
+//! J --yes --format json` for each J, on freshly filled cells each time.
+//! Measured: the wall time, and the CPU time each server and nova-purge
+//! spent meanwhile (`/proc/<pid>/stat`), which shows whether the machine's
+//! cores or nova-purge limit the speed-up.
+//!
+//! The API database holds `cell_mappings` only: every cell holds the same
+//! generated instances (same uuids), which Nova's `instance_mappings`
+//! (unique by instance) could map to one cell only; so no instance_mappings,
+//! request_specs, instance_group_member or build_requests rows are written,
+//! and nova-purge's API statements find nothing to delete.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use nova_purge_tests::server::ThrowawayDb;
+use nova_purge_tests::servers::MariaDb;
+use purge_api::Backend;
+use purge_fixture::ApiFixture;
+use serde_json::{json, Value as Json};
+
+use super::measured::median;
+use super::{cpu, interrupt, purge, setup, version, Section};
+use crate::args::Plan;
+use crate::check;
+use crate::child;
+use crate::db;
+use crate::run::{self, Ctx};
+
+/// One `--jobs J` run over every cell.
+struct CellsRun {
+    jobs: usize,
+    round: usize,
+    wall: f64,
+    client_cpu: Duration,
+    /// Each cell server's CPU time during the run, then the API server's.
+    server_cpu: Vec<Duration>,
+    /// Each cell's `elapsed_ms` in the report.
+    cell_ms: Vec<u64>,
+    max_batch_ms: u64,
+    load: (f64, f64),
+    problems: Vec<String>,
+    report: Json,
+}
+
+pub async fn bench(
+    plan: &Plan,
+    ctx: &Ctx,
+    binary: &Path,
+    n: usize,
+    jobs: &[usize],
+) -> Result<Section> {
+    if n == 0 || jobs.contains(&0) {
+        bail!("--cells and --jobs must be at least 1");
+    }
+    let [batch_size] = plan.batch_sizes[..] else {
+        bail!("--cells takes one --batch-size");
+    };
+    ctx.log(&format!("starting {n} cell servers and an API server"));
+    let mut servers = Vec::new();
+    for _ in 0..n {
+        interrupt::check()?;
+        servers.push(MariaDb::start());
+    }
+    let api = MariaDb::start();
+    let version = version(&api);
+    let mut runs = Vec::new();
+    for round in 1..=plan.rounds {
+        for &j in jobs {
+            let run = measure(ctx, binary, &servers, &api, j, round, batch_size).await?;
+            runs.push(run);
+        }
+    }
+    let mut json = setup(ctx, &version, &format!("{n} cells"));
+    json["cells"] = json!(n);
+    json["runs"] = runs
+        .iter()
+        .map(|r| {
+            json!({
+                "jobs": r.jobs,
+                "round": r.round,
+                "wall_s": r.wall,
+                "client_cpu_s": r.client_cpu.as_secs_f64(),
+                "cell_server_cpu_s": r.server_cpu[..n].iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
+                "api_server_cpu_s": r.server_cpu[n].as_secs_f64(),
+                "cell_elapsed_ms": r.cell_ms,
+                "max_batch_ms": r.max_batch_ms,
+                "load": [r.load.0, r.load.1],
+                "problems": r.problems,
+                "report": r.report,
+            })
+        })
+        .collect();
+    Ok(Section {
+        title: format!(
+            "{n} cells on {n} private MariaDB servers ({version}), {} deleted + {} live instances each",
+            ctx.spec.deleted, ctx.spec.live
+        ),
+        text: text(ctx, n, jobs, &runs),
+        ok: runs.iter().all(|r| r.problems.is_empty()),
+        json,
+    })
+}
+
+/// Fills every cell afresh, runs nova-purge over them with `--jobs j`,
+/// checks every cell; drops the databases, also after an error.
+async fn measure(
+    ctx: &Ctx,
+    binary: &Path,
+    servers: &[MariaDb],
+    api: &MariaDb,
+    j: usize,
+    round: usize,
+    batch_size: Option<u64>,
+) -> Result<CellsRun> {
+    // The cells' databases, then the API database.
+    let mut dbs = Vec::new();
+    let created = async {
+        for server in servers.iter().chain([api]) {
+            dbs.push(ThrowawayDb::create(Backend::MySql, &server.url(), "np_bench").await?);
+        }
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    let result = match created {
+        Ok(()) => {
+            let (copies, api_db) = dbs.split_at(servers.len());
+            let work = measure_on(
+                ctx, binary, servers, api, &api_db[0], copies, j, round, batch_size,
+            );
+            interrupt::interruptible(work).await
+        }
+        Err(e) => Err(e),
+    };
+    for db in &dbs {
+        if let Err(e) = db.drop_db().await {
+            ctx.log(&format!("warning: could not drop {}: {e:#}", db.name));
+        }
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn measure_on(
+    ctx: &Ctx,
+    binary: &Path,
+    servers: &[MariaDb],
+    api: &MariaDb,
+    api_db: &ThrowawayDb,
+    copies: &[ThrowawayDb],
+    j: usize,
+    round: usize,
+    batch_size: Option<u64>,
+) -> Result<CellsRun> {
+    let mut untouched = Vec::new();
+    for copy in copies {
+        run::fill_copy(ctx, copy).await?;
+        let db = db::connect(copy, false).await?;
+        untouched.push(check::counts(&db, ctx.expected.untouched_tables()).await?);
+        db.close().await;
+    }
+    let config = write_config(api, api_db, copies).await?;
+    let mut args: Vec<String> = ["--config-file", &config, "purge", "--all-cells", "--jobs"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    args.extend([
+        j.to_string(),
+        "--yes".into(),
+        "--format".into(),
+        "json".into(),
+    ]);
+    if let Some(n) = batch_size {
+        args.extend(["--batch-size".to_owned(), n.to_string()]);
+    }
+    ctx.log(&format!(
+        "{} cells, --jobs {j}: running {} {}",
+        copies.len(),
+        binary.display(),
+        args.join(" ")
+    ));
+    let mut pids: Vec<u32> = servers.iter().filter_map(MariaDb::pid).collect();
+    pids.extend(api.pid());
+    if pids.len() != servers.len() + 1 {
+        bail!("a private server is not running");
+    }
+    let cpu_before = cpu::snapshot(&pids);
+    let load_before = child::load_average();
+    let purge = purge::run(binary, &args, batch_size)?;
+    let load_after = child::load_average();
+    let server_cpu = cpu::spent(&cpu_before, &cpu::snapshot(&pids));
+    let wall = purge.child.wall.as_secs_f64();
+    let total: f64 =
+        purge.child.cpu.as_secs_f64() + server_cpu.iter().map(Duration::as_secs_f64).sum::<f64>();
+    ctx.log(&format!(
+        "{} cells, --jobs {j}: done in {wall:.2} s; CPU: nova-purge {:.2} s, servers {} s \
+         ({:.2} cores busy); load {load_before:.1} -> {load_after:.1}",
+        copies.len(),
+        purge.child.cpu.as_secs_f64(),
+        seconds(&server_cpu),
+        total / wall
+    ));
+
+    let report = &purge.report;
+    let mut problems = Vec::new();
+    let want = ctx.spec.deleted * copies.len() as u64;
+    if report.get("instances").and_then(Json::as_u64) != Some(want) {
+        problems.push(format!(
+            "report: {:?} instances purged in all, expected {want}",
+            report.get("instances")
+        ));
+    }
+    let cells = report
+        .get("cells")
+        .and_then(Json::as_array)
+        .context("the report lists no cells")?;
+    if cells.len() != copies.len() {
+        problems.push(format!(
+            "report: {} cells, expected {}",
+            cells.len(),
+            copies.len()
+        ));
+    }
+    let mut cell_ms = Vec::new();
+    let mut first_sums = None;
+    for (i, (copy, cell)) in copies.iter().zip(cells).enumerate() {
+        let name = cell_name(i);
+        if cell.get("name").and_then(Json::as_str) != Some(name.as_str()) {
+            problems.push(format!(
+                "report: cell {i} is {:?}, expected {name}",
+                cell.get("name")
+            ));
+        }
+        if !cell.get("error").is_none_or(Json::is_null) {
+            problems.push(format!("{name}: failed: {}", cell["error"]));
+        }
+        cell_ms.push(cell.get("elapsed_ms").and_then(Json::as_u64).unwrap_or(0));
+        let mut cell_problems = ctx.expected.check_report(cell, purge.batch_size);
+        let db = db::connect(copy, false).await?;
+        let sums = check::summarise(&db, ctx.content).await?;
+        db.close().await;
+        cell_problems.extend(ctx.expected.check_left(&sums, &untouched[i]));
+        match &first_sums {
+            None => first_sums = Some(sums),
+            Some(first) => cell_problems.extend(check::diff(&cell_name(0), first, &name, &sums)),
+        }
+        problems.extend(cell_problems.into_iter().map(|p| format!("{name}: {p}")));
+    }
+    for p in &problems {
+        ctx.log(&format!("--jobs {j}: PROBLEM: {p}"));
+    }
+    Ok(CellsRun {
+        jobs: j,
+        round,
+        wall,
+        client_cpu: purge.child.cpu,
+        server_cpu,
+        cell_ms,
+        max_batch_ms: purge.u64_field("max_batch_ms"),
+        load: (load_before, load_after),
+        problems,
+        report: purge.report,
+    })
+}
+
+fn cell_name(i: usize) -> String {
+    format!("cell{}", i + 1)
+}
+
+/// Fills the API database (its schema and one `cell_mappings` row per
+/// cell, in the SQLAlchemy form Nova stores) and writes a nova.conf naming
+/// it, in the API server's directory; returns its path.
+async fn write_config(
+    api: &MariaDb,
+    api_db: &ThrowawayDb,
+    copies: &[ThrowawayDb],
+) -> Result<String> {
+    let sqlalchemy = |url: &str| url.replacen("mysql://", "mysql+pymysql://", 1);
+    let db = db::connect(api_db, false).await?;
+    let filled = async {
+        ApiFixture::create(&db).await?;
+        for (i, copy) in copies.iter().enumerate() {
+            let uuid = format!("c0000000-0000-4000-8000-{:012}", i + 1);
+            ApiFixture::add_cell(
+                &db,
+                i as i64 + 1,
+                &uuid,
+                &cell_name(i),
+                &sqlalchemy(&copy.url),
+            )
+            .await?;
+        }
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    db.close().await;
+    filled?;
+    let path = api.dir().join("nova.conf");
+    std::fs::write(
+        &path,
+        format!("[api_database]\nconnection = {}\n", sqlalchemy(&api_db.url)),
+    )
+    .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path.display().to_string())
+}
+
+fn seconds(times: &[Duration]) -> String {
+    let each: Vec<String> = times
+        .iter()
+        .map(|d| format!("{:.2}", d.as_secs_f64()))
+        .collect();
+    each.join(" + ")
+}
+
+/// The section's table: per --jobs, the walls, the median, the speed-up
+/// against --jobs 1 (medians), and where the CPU went (medians).
+fn text(ctx: &Ctx, n: usize, jobs: &[usize], runs: &[CellsRun]) -> String {
+    let rows = ctx.expected.rows_to_delete() * n as u64;
+    let base = runs
+        .iter()
+        .filter(|r| r.jobs == 1)
+        .map(|r| r.wall)
+        .collect::<Vec<_>>();
+    let base = (!base.is_empty()).then(|| median(base));
+    let mut out = format!(
+        "{rows} rows to delete in all ({} per cell). CPU seconds are medians over the rounds; \
+         \"busy\" is all of them (nova-purge and every server) over the wall: the machine has 2 cores.\n\n\
+         | --jobs | wall (each round) | median | speed-up | rows/s | longest batch | each cell's elapsed | nova-purge CPU | cell servers' CPU | API server CPU | busy | load |\n\
+         | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ctx.expected.rows_to_delete()
+    );
+    for &j in jobs {
+        let list: Vec<&CellsRun> = runs.iter().filter(|r| r.jobs == j).collect();
+        if list.is_empty() {
+            continue;
+        }
+        let med = |f: &dyn Fn(&CellsRun) -> f64| median(list.iter().map(|r| f(r)).collect());
+        let wall = med(&|r| r.wall);
+        let walls: Vec<String> = list.iter().map(|r| format!("{:.2}", r.wall)).collect();
+        let speedup = base.map_or("–".to_owned(), |b| format!("{:.2}x", b / wall));
+        let cells: Vec<String> = (0..n)
+            .map(|i| format!("{:.2}", med(&|r| r.server_cpu[i].as_secs_f64())))
+            .collect();
+        let elapsed: Vec<String> = (0..n)
+            .map(|i| format!("{:.1}", med(&|r| r.cell_ms[i] as f64 / 1000.0)))
+            .collect();
+        let client = med(&|r| r.client_cpu.as_secs_f64());
+        let api = med(&|r| r.server_cpu[n].as_secs_f64());
+        let busy =
+            med(&|r| (r.client_cpu + r.server_cpu.iter().sum::<Duration>()).as_secs_f64() / r.wall);
+        let longest = list.iter().map(|r| r.max_batch_ms).max().unwrap_or(0);
+        let low = list
+            .iter()
+            .map(|r| r.load.0.min(r.load.1))
+            .fold(f64::MAX, f64::min);
+        let high = list
+            .iter()
+            .map(|r| r.load.0.max(r.load.1))
+            .fold(0.0, f64::max);
+        out.push_str(&format!(
+            "\n| {j} | {} s | {wall:.2} s | {speedup} | {:.0} | {longest} ms | {} s | {client:.2} s | {} s | {api:.2} s | {busy:.2} | {low:.1}–{high:.1} |",
+            walls.join(" / "),
+            rows as f64 / wall,
+            elapsed.join(" / "),
+            cells.join(" + "),
+        ));
+    }
+    out
+}
