@@ -33,11 +33,27 @@ pub async fn bench(plan: &Plan, ctx: &Ctx, binary: &Path) -> Result<Section> {
     let not_replicated = || Ok(());
     let mut runs = Vec::new();
     for round in 1..=plan.rounds {
-        let targets: [(&str, String, &[(String, String)], &dyn Fn() -> Result<()>); 2] = [
-            (GALERA, cluster.url(1), &followers, &caught_up),
-            (SINGLE, single.url(), &[], &not_replicated),
+        let targets = [
+            Target {
+                name: GALERA,
+                url: cluster.url(1),
+                followers: &followers,
+                caught_up: &caught_up,
+            },
+            Target {
+                name: SINGLE,
+                url: single.url(),
+                followers: &[],
+                caught_up: &not_replicated,
+            },
         ];
-        for (topology, url, followers, wait) in targets {
+        for Target {
+            name: topology,
+            url,
+            followers,
+            caught_up: wait,
+        } in targets
+        {
             for &batch_size in &plan.batch_sizes {
                 let case = LabPurge {
                     binary,
@@ -97,6 +113,15 @@ pub async fn bench(plan: &Plan, ctx: &Ctx, binary: &Path) -> Result<Section> {
         ok: runs.iter().all(|r| r.problems.is_empty()),
         json,
     })
+}
+
+/// Where a round's runs go: the server written to, the servers that must
+/// end up with the same rows, and how to wait until they have.
+struct Target<'a> {
+    name: &'static str,
+    url: String,
+    followers: &'a [(String, String)],
+    caught_up: &'a dyn Fn() -> Result<()>,
 }
 
 fn label(batch_size: Option<u64>) -> String {

@@ -116,10 +116,14 @@ pub fn median_wall(runs: &[Measured], topology: &str, case: &str) -> Option<f64>
         .map(|(_, _, list)| median(list.iter().map(|r| r.wall).collect()))
 }
 
+/// An extra column of [`table`]: its title, and its cell for the runs of
+/// one topology and case.
+pub type Column<'a> = (&'a str, &'a dyn Fn(&[&Measured]) -> String);
+
 /// A Markdown table: one line per topology and case, walls of every round
 /// and their median, rows/s at the median, the longest batch and pause of
 /// any round, the load range; `more` adds a last column per group.
-pub fn table(runs: &[Measured], more: Option<(&str, &dyn Fn(&[&Measured]) -> String)>) -> String {
+pub fn table(runs: &[Measured], more: Option<Column>) -> String {
     let mut out = String::from(
         "| where | run | wall (each round) | median | rows/s | batches | longest batch | paused | load |",
     );

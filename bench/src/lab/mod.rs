@@ -73,13 +73,18 @@ pub async fn bench(plan: &Plan, binary: &Path, started: Instant) -> Result<bool>
     if lab.replica {
         sections.push(replica::bench(plan, &ctx, binary, &lab.replica_max_lag).await?);
     }
+    // With --json the tables go to stderr, after the progress lines.
+    for section in &sections {
+        let text = format!("### {}\n\n{}\n", section.title, section.text);
+        if plan.json {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
+    }
     if plan.json {
         let all: Vec<&Json> = sections.iter().map(|s| &s.json).collect();
         println!("{}", serde_json::to_string_pretty(&all)?);
-    } else {
-        for section in &sections {
-            println!("### {}\n\n{}\n", section.title, section.text);
-        }
     }
     let ok = sections.iter().all(|s| s.ok);
     if !ok {
