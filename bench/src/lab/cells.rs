@@ -38,6 +38,8 @@ struct CellsRun {
     client_cpu: Duration,
     /// Each cell server's CPU time during the run, then the API server's.
     server_cpu: Vec<Duration>,
+    /// The whole machine's CPU time during the run (every process).
+    machine: cpu::Machine,
     /// Each cell's `elapsed_ms` in the report.
     cell_ms: Vec<u64>,
     max_batch_ms: u64,
@@ -86,6 +88,8 @@ pub async fn bench(
                 "client_cpu_s": r.client_cpu.as_secs_f64(),
                 "cell_server_cpu_s": r.server_cpu[..n].iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
                 "api_server_cpu_s": r.server_cpu[n].as_secs_f64(),
+                "machine_busy_cpu_s": r.machine.busy.as_secs_f64(),
+                "machine_iowait_s": r.machine.iowait.as_secs_f64(),
                 "cell_elapsed_ms": r.cell_ms,
                 "max_batch_ms": r.max_batch_ms,
                 "load": [r.load.0, r.load.1],
@@ -188,20 +192,25 @@ async fn measure_on(
         bail!("a private server is not running");
     }
     let cpu_before = cpu::snapshot(&pids);
+    let machine_before = cpu::Machine::now();
     let load_before = child::load_average();
     let purge = purge::run(binary, &args, batch_size)?;
     let load_after = child::load_average();
+    let machine = cpu::Machine::now().since(&machine_before);
     let server_cpu = cpu::spent(&cpu_before, &cpu::snapshot(&pids));
     let wall = purge.child.wall.as_secs_f64();
     let total: f64 =
         purge.child.cpu.as_secs_f64() + server_cpu.iter().map(Duration::as_secs_f64).sum::<f64>();
     ctx.log(&format!(
         "{} cells, --jobs {j}: done in {wall:.2} s; CPU: nova-purge {:.2} s, servers {} s \
-         ({:.2} cores busy); load {load_before:.1} -> {load_after:.1}",
+         ({:.2} cores busy); the machine: {:.2} of 2 cores busy, {:.2} waiting for I/O; \
+         load {load_before:.1} -> {load_after:.1}",
         copies.len(),
         purge.child.cpu.as_secs_f64(),
         seconds(&server_cpu),
-        total / wall
+        total / wall,
+        machine.busy.as_secs_f64() / wall,
+        machine.iowait.as_secs_f64() / wall,
     ));
 
     let report = &purge.report;
@@ -258,6 +267,7 @@ async fn measure_on(
         wall,
         client_cpu: purge.child.cpu,
         server_cpu,
+        machine,
         cell_ms,
         max_batch_ms: purge.u64_field("max_batch_ms"),
         load: (load_before, load_after),
@@ -327,8 +337,10 @@ fn text(ctx: &Ctx, n: usize, jobs: &[usize], runs: &[CellsRun]) -> String {
     let base = (!base.is_empty()).then(|| median(base));
     let mut out = format!(
         "{rows} rows to delete in all ({} per cell). CPU seconds are medians over the rounds; \
-         \"busy\" is all of them (nova-purge and every server) over the wall: the machine has 2 cores.\n\n\
-         | --jobs | wall (each round) | median | speed-up | rows/s | longest batch | each cell's elapsed | nova-purge CPU | cell servers' CPU | API server CPU | busy | load |\n\
+         \"ours\" is all of them (nova-purge and every server) over the wall, \"machine\" \
+         every process's CPU time (/proc/stat) over the wall, and I/O wait the same: \
+         the machine has 2 cores.\n\n\
+         | --jobs | wall (each round) | median | speed-up | rows/s | longest batch | each cell's elapsed | nova-purge CPU | cell servers' CPU | API server CPU | cores: ours / machine / I/O wait | load |\n\
          | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ctx.expected.rows_to_delete()
     );
@@ -351,6 +363,8 @@ fn text(ctx: &Ctx, n: usize, jobs: &[usize], runs: &[CellsRun]) -> String {
         let api = med(&|r| r.server_cpu[n].as_secs_f64());
         let busy =
             med(&|r| (r.client_cpu + r.server_cpu.iter().sum::<Duration>()).as_secs_f64() / r.wall);
+        let machine = med(&|r| r.machine.busy.as_secs_f64() / r.wall);
+        let iowait = med(&|r| r.machine.iowait.as_secs_f64() / r.wall);
         let longest = list.iter().map(|r| r.max_batch_ms).max().unwrap_or(0);
         let low = list
             .iter()
@@ -361,7 +375,7 @@ fn text(ctx: &Ctx, n: usize, jobs: &[usize], runs: &[CellsRun]) -> String {
             .map(|r| r.load.0.max(r.load.1))
             .fold(0.0, f64::max);
         out.push_str(&format!(
-            "\n| {j} | {} s | {wall:.2} s | {speedup} | {:.0} | {longest} ms | {} s | {client:.2} s | {} s | {api:.2} s | {busy:.2} | {low:.1}–{high:.1} |",
+            "\n| {j} | {} s | {wall:.2} s | {speedup} | {:.0} | {longest} ms | {} s | {client:.2} s | {} s | {api:.2} s | {busy:.2} / {machine:.2} / {iowait:.2} | {low:.1}–{high:.1} |",
             walls.join(" / "),
             rows as f64 / wall,
             elapsed.join(" / "),

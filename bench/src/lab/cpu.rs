@@ -39,3 +39,40 @@ fn ticks(n: u64) -> Duration {
     let per_second = u64::try_from(per_second).unwrap_or(100).max(1);
     Duration::from_nanos(n * 1_000_000_000 / per_second)
 }
+
+/// The whole machine's CPU time so far (`/proc/stat`, every core): busy
+/// (user, nice, system, irq, softirq, steal) and waiting for I/O.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Machine {
+    pub busy: Duration,
+    pub iowait: Duration,
+}
+
+impl Machine {
+    pub fn now() -> Machine {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+            return Machine::default();
+        };
+        let n: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        let at = |i: usize| n.get(i).copied().unwrap_or(0);
+        // user nice system idle iowait irq softirq steal (guest time is
+        // already in user).
+        Machine {
+            busy: ticks(at(0) + at(1) + at(2) + at(5) + at(6) + at(7)),
+            iowait: ticks(at(4)),
+        }
+    }
+
+    /// `self - before`.
+    pub fn since(&self, before: &Machine) -> Machine {
+        Machine {
+            busy: self.busy.saturating_sub(before.busy),
+            iowait: self.iowait.saturating_sub(before.iowait),
+        }
+    }
+}
