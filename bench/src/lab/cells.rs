@@ -333,62 +333,64 @@ fn seconds(times: &[Duration]) -> String {
     each.join(" + ")
 }
 
-/// The section's table: per --jobs, the walls, the median, the speed-up
-/// against --jobs 1 (medians), and where the CPU went (medians).
+/// The section's table: one line per run, by --jobs then round, with the
+/// speed-up against the median wall of --jobs 1 and where the CPU went
+/// during that run; then the medians.
 fn text(ctx: &Ctx, n: usize, jobs: &[usize], runs: &[CellsRun]) -> String {
     let rows = ctx.expected.rows_to_delete() * n as u64;
-    let base = runs
-        .iter()
-        .filter(|r| r.jobs == 1)
-        .map(|r| r.wall)
-        .collect::<Vec<_>>();
-    let base = (!base.is_empty()).then(|| median(base));
+    let walls = |j: usize| -> Vec<f64> {
+        runs.iter()
+            .filter(|r| r.jobs == j)
+            .map(|r| r.wall)
+            .collect()
+    };
+    let base = Some(walls(1)).filter(|w| !w.is_empty()).map(median);
     let mut out = format!(
-        "{rows} rows to delete in all ({} per cell). CPU seconds are medians over the rounds; \
-         \"ours\" is all of them (nova-purge and every server) over the wall, \"machine\" \
-         every process's CPU time (/proc/stat) over the wall, and I/O wait the same: \
-         the machine has 2 cores.\n\n\
-         | --jobs | wall (each round) | median | speed-up | rows/s | longest batch | each cell's elapsed | nova-purge CPU | cell servers' CPU | API server CPU | cores: ours / machine / I/O wait | load |\n\
+        "{rows} rows to delete in all ({} per cell). CPU: the seconds each process spent \
+         during the run; \"ours\" is nova-purge's and every server's over the wall, \
+         \"machine\" every process's on the machine (/proc/stat) over the wall, \
+         and I/O wait the same: the machine has 2 cores.\n\n\
+         | --jobs | round | wall | speed-up | rows/s | longest batch | each cell's elapsed | nova-purge CPU | cell servers' CPU | API server CPU | cores: ours / machine / I/O wait | load |\n\
          | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ctx.expected.rows_to_delete()
     );
     for &j in jobs {
-        let list: Vec<&CellsRun> = runs.iter().filter(|r| r.jobs == j).collect();
-        if list.is_empty() {
-            continue;
+        for r in runs.iter().filter(|r| r.jobs == j) {
+            let speedup = base.map_or("–".to_owned(), |b| format!("{:.2}x", b / r.wall));
+            let elapsed: Vec<String> = r
+                .cell_ms
+                .iter()
+                .map(|ms| format!("{:.1}", *ms as f64 / 1000.0))
+                .collect();
+            let ours = (r.client_cpu + r.server_cpu.iter().sum::<Duration>()).as_secs_f64();
+            out.push_str(&format!(
+                "\n| {j} | {} | {:.2} s | {speedup} | {:.0} | {} ms | {} s | {:.2} s | {} s | {:.2} s | {:.2} / {:.2} / {:.2} | {:.1}–{:.1} |",
+                r.round,
+                r.wall,
+                rows as f64 / r.wall,
+                r.max_batch_ms,
+                elapsed.join(" / "),
+                r.client_cpu.as_secs_f64(),
+                seconds(&r.server_cpu[..n]),
+                r.server_cpu[n].as_secs_f64(),
+                ours / r.wall,
+                r.machine.busy.as_secs_f64() / r.wall,
+                r.machine.iowait.as_secs_f64() / r.wall,
+                r.load.0.min(r.load.1),
+                r.load.0.max(r.load.1),
+            ));
         }
-        let med = |f: &dyn Fn(&CellsRun) -> f64| median(list.iter().map(|r| f(r)).collect());
-        let wall = med(&|r| r.wall);
-        let walls: Vec<String> = list.iter().map(|r| format!("{:.2}", r.wall)).collect();
-        let speedup = base.map_or("–".to_owned(), |b| format!("{:.2}x", b / wall));
-        let cells: Vec<String> = (0..n)
-            .map(|i| format!("{:.2}", med(&|r| r.server_cpu[i].as_secs_f64())))
-            .collect();
-        let elapsed: Vec<String> = (0..n)
-            .map(|i| format!("{:.1}", med(&|r| r.cell_ms[i] as f64 / 1000.0)))
-            .collect();
-        let client = med(&|r| r.client_cpu.as_secs_f64());
-        let api = med(&|r| r.server_cpu[n].as_secs_f64());
-        let busy =
-            med(&|r| (r.client_cpu + r.server_cpu.iter().sum::<Duration>()).as_secs_f64() / r.wall);
-        let machine = med(&|r| r.machine.busy.as_secs_f64() / r.wall);
-        let iowait = med(&|r| r.machine.iowait.as_secs_f64() / r.wall);
-        let longest = list.iter().map(|r| r.max_batch_ms).max().unwrap_or(0);
-        let low = list
-            .iter()
-            .map(|r| r.load.0.min(r.load.1))
-            .fold(f64::MAX, f64::min);
-        let high = list
-            .iter()
-            .map(|r| r.load.0.max(r.load.1))
-            .fold(0.0, f64::max);
-        out.push_str(&format!(
-            "\n| {j} | {} s | {wall:.2} s | {speedup} | {:.0} | {longest} ms | {} s | {client:.2} s | {} s | {api:.2} s | {busy:.2} / {machine:.2} / {iowait:.2} | {low:.1}–{high:.1} |",
-            walls.join(" / "),
-            rows as f64 / wall,
-            elapsed.join(" / "),
-            cells.join(" + "),
-        ));
     }
+    out.push_str("\n\nMedian walls (of an even number of rounds, the lower middle one):");
+    for &j in jobs {
+        let w = walls(j);
+        if !w.is_empty() {
+            let wall = median(w);
+            let speedup = base.map_or(String::new(), |b| format!(" ({:.2}x)", b / wall));
+            out.push_str(&format!(" --jobs {j} {wall:.2} s{speedup};"));
+        }
+    }
+    out.pop();
+    out.push('.');
     out
 }
