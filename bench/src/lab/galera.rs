@@ -157,7 +157,7 @@ fn wait_applied(ctx: &Ctx, cluster: &Galera) -> Result<()> {
         }
     }
     ctx.log(&format!(
-        "Galera nodes 2 and 3 applied everything {:.2} s after the step",
+        "Galera nodes 2 and 3 have applied everything (waited {:.2} s after the checks on node 1)",
         started.elapsed().as_secs_f64()
     ));
     Ok(())
