@@ -86,9 +86,21 @@ pub async fn bench(plan: &Plan, ctx: &Ctx, binary: &Path) -> Result<Section> {
             median_wall(&runs, GALERA, case),
             median_wall(&runs, SINGLE, case),
         ) {
+            let rounds: Vec<String> = (1..=plan.rounds)
+                .filter_map(|round| {
+                    let wall = |topology: &str| {
+                        runs.iter()
+                            .find(|r| r.topology == topology && r.case == *case && r.round == round)
+                            .map(|r| r.wall)
+                    };
+                    Some(format!("{:.2}x", wall(GALERA)? / wall(SINGLE)?))
+                })
+                .collect();
             text.push_str(&format!(
-                "- {case}: Galera {g:.2} s against single server {s:.2} s: **{:.2}x** (medians)\n",
-                g / s
+                "- {case}: Galera {g:.2} s against single server {s:.2} s: **{:.2}x** \
+                 (medians; each round: {})\n",
+                g / s,
+                rounds.join(", ")
             ));
         }
     }
