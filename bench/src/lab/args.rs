@@ -2,14 +2,15 @@
 //! into the benchmark's own.
 
 /// Private MariaDB servers the benchmark starts, measures on and stops
-/// itself (the test lab, `nova_purge_tests::servers`).
+/// itself (the test lab, `nova_purge_tests::servers`): nothing to keep,
+/// as the servers go at the end.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct LabArgs {
     /// N private MariaDB servers, one cell database each, every cell filled
     /// with the same data, listed in the cell_mappings of an API database
     /// on a server of its own; nova-purge purges them with `--all-cells
     /// --jobs J` for each J of --jobs, each time on freshly filled cells
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with_all = ["fill_only", "keep"])]
     pub cells: Option<usize>,
 
     /// With --cells: the nova-purge --jobs values to measure [default: 1,
@@ -20,13 +21,13 @@ pub struct LabArgs {
     /// nova-purge and the floor through node 1 of a private three-node
     /// Galera cluster, and on a private single MariaDB server with the same
     /// settings otherwise
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["fill_only", "keep"])]
     pub galera: bool,
 
     /// nova-purge (defaults, then paced by the replica's lag) and the floor
     /// on a private MariaDB primary with an asynchronous replica, whose lag
     /// is sampled every 100 ms
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["fill_only", "keep"])]
     pub replica: bool,
 
     /// With --replica: the paced run's nova-purge `--max-replication-lag`
