@@ -97,6 +97,9 @@ pub struct Args {
     /// Print the results as JSON on stdout (progress stays on stderr)
     #[arg(long)]
     json: bool,
+
+    #[command(flatten)]
+    lab: crate::lab::LabArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -146,6 +149,8 @@ pub struct Plan {
     pub keep: bool,
     pub add_missing_indexes: bool,
     pub json: bool,
+    /// Private-server topologies (`--cells`, `--galera`, `--replica`).
+    pub lab: crate::lab::LabArgs,
 }
 
 impl Args {
@@ -205,6 +210,7 @@ impl Args {
             keep: self.keep || self.fill_only,
             add_missing_indexes: self.add_missing_indexes,
             json: self.json,
+            lab: self.lab,
         })
     }
 }

@@ -20,6 +20,7 @@ mod fill_scopes;
 mod floor;
 mod floor_scopes;
 mod json;
+mod lab;
 mod layout;
 mod results;
 mod run;
@@ -79,6 +80,9 @@ async fn bench(args: Args) -> Result<bool> {
     let binary = child::nova_purge_binary(plan.nova_purge.as_deref(), &|m| {
         eprintln!("[{:>7.1}s] {m}", started.elapsed().as_secs_f64())
     })?;
+    if plan.lab.any() {
+        return lab::bench(&plan, &binary, started).await;
+    }
     let version = db::server_version(plan.backend).await?;
     let mut all = Vec::new();
     for &scope in &plan.scopes {

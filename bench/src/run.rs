@@ -112,7 +112,7 @@ pub async fn measure<C: Case>(ctx: &Ctx, round: usize, case: &C) -> Result<Outco
     result
 }
 
-async fn measure_on<C: Case>(
+pub async fn measure_on<C: Case>(
     ctx: &Ctx,
     copy: &ThrowawayDb,
     round: usize,
@@ -164,7 +164,7 @@ async fn finish(ctx: &Ctx, copy: ThrowawayDb) {
 
 /// Fills `copy` with the generated data (and, as an experiment, the missing
 /// indexes).
-async fn fill_copy(ctx: &Ctx, copy: &ThrowawayDb) -> Result<FillStats> {
+pub async fn fill_copy(ctx: &Ctx, copy: &ThrowawayDb) -> Result<FillStats> {
     let db = db::connect(copy, true).await?;
     let log = |m: &str| ctx.log(&format!("{}: {m}", copy.name));
     let stats = async {
