@@ -167,10 +167,7 @@ async fn bench_scope(plan: &Plan, ctx: &Ctx, binary: &Path, version: &str) -> Re
     };
     let results = Results::new(setup, floors, purges);
     if let Some(path) = plan.probe.as_ref().and_then(|p| p.plot.as_deref()) {
-        let title = format!(
-            "Probe latency during the purge: {} ({version}), {what}",
-            ctx.backend.name()
-        );
+        let title = format!("{version}, {what}: probe latency and batches");
         plot::write(path, &title, &probe_report::cases(&results))?;
         ctx.log(&format!("plot written to {}", path.display()));
     }

@@ -101,7 +101,7 @@ fn render(title: &str, cases: &[ProbeCase<'_>]) -> String {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" \
          viewBox=\"0 0 {WIDTH} {height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <text x=\"{LEFT}\" y=\"20\" font-size=\"15\">{}</text>",
+         <text x=\"{LEFT}\" y=\"20\" font-size=\"14\">{}</text>",
         escape(title)
     );
     legend(&mut svg);
