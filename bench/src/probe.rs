@@ -32,8 +32,9 @@ pub struct ProbeArgs {
     #[arg(long)]
     probe: bool,
 
-    /// Concurrent probe clients, each on its own connection
-    #[arg(long, value_name = "N", default_value_t = 2, requires = "probe")]
+    /// Concurrent probe clients, each on its own connection; client i runs
+    /// only the i-th operation of read, action, touch (round robin)
+    #[arg(long, value_name = "N", default_value_t = 3, requires = "probe")]
     probe_clients: usize,
 
     /// Seconds of idle probing before each measured step
@@ -165,6 +166,7 @@ impl Running {
                 backend: copy.backend,
                 url: copy.url.clone(),
                 spec,
+                op: Op::ALL[client % Op::ALL.len()],
                 seed: 0x9E37_79B9_7F4A_7C15 ^ (client as u64 + 1),
                 pause: settings.pause,
             };
@@ -247,8 +249,10 @@ impl Drop for Running {
     }
 }
 
-/// One client: connects, says so on `ready`, then runs operations until
-/// told to stop.
+/// One client: connects, says so on `ready`, then runs its operation until
+/// told to stop. One kind per client: a client that mixed them would stop
+/// reading while one of its writes waits on a lock, and hide whether reads
+/// are held up too.
 async fn client_loop(
     target: probe_ops::Target,
     started: Instant,
@@ -263,10 +267,8 @@ async fn client_loop(
         samples: Vec::new(),
         first_error: None,
     };
-    let mut turn = 0usize;
+    let op = target.op;
     while !stop.load(Ordering::Relaxed) {
-        let op = Op::ALL[turn % Op::ALL.len()];
-        turn += 1;
         let begun = Instant::now();
         let result = client.run(op, next_id).await;
         log.samples.push(Sample {

@@ -48,6 +48,8 @@ pub struct Target {
     pub backend: Backend,
     pub url: String,
     pub spec: Spec,
+    /// The one kind of operation this client runs.
+    pub op: Op,
     pub seed: u64,
     pub pause: Duration,
 }

@@ -18,8 +18,9 @@ pub struct ProbeCase<'a> {
     pub record: &'a Record,
     /// Each batch (start, seconds) in seconds since the probe started.
     pub batches: Vec<(f64, f64)>,
-    /// nova-purge's batch sizes (instances per batch); empty for the floor.
-    pub batch_sizes: Vec<u64>,
+    /// nova-purge's instances per batch, min/median/max, as its report
+    /// gives them; `None` for the floor.
+    pub batch_sizes: Option<[u64; 3]>,
 }
 
 /// Every probed case, round by round: the nova-purge runs, then the floor.
@@ -42,12 +43,7 @@ pub fn cases(results: &Results) -> Vec<ProbeCase<'_>> {
                 label: format!("{} (round {round})", p.measurement.label),
                 record,
                 batches: logged_batches(&run.child.stderr, record.started_at),
-                batch_sizes: run
-                    .report
-                    .get("batch_sizes")
-                    .and_then(Json::as_array)
-                    .map(|sizes| sizes.iter().filter_map(Json::as_u64).collect())
-                    .unwrap_or_default(),
+                batch_sizes: batch_sizes(&run.report),
             });
         }
         for f in results.floors.iter().filter(|f| f.outcome.round == round) {
@@ -59,11 +55,18 @@ pub fn cases(results: &Results) -> Vec<ProbeCase<'_>> {
                 record,
                 // Its one transaction is the whole step.
                 batches: vec![(record.step.0, record.step.1 - record.step.0)],
-                batch_sizes: Vec::new(),
+                batch_sizes: None,
             });
         }
     }
     cases
+}
+
+/// The report's `batch_sizes` (`{"min", "median", "max"}`).
+fn batch_sizes(report: &Json) -> Option<[u64; 3]> {
+    let sizes = report.get("batch_sizes")?;
+    let get = |key: &str| sizes.get(key).and_then(Json::as_u64);
+    Some([get("min")?, get("median")?, get("max")?])
 }
 
 /// The `batch done` events of nova-purge's JSON log (`-v --log-format
@@ -159,6 +162,8 @@ pub struct CaseFigures {
     pub during: Phase,
     pub batches: usize,
     pub longest_batch_ms: f64,
+    /// The five longest batches, longest first.
+    pub slowest_batches_ms: Vec<f64>,
     /// Instances per batch: min, median, max (nova-purge only).
     pub batch_sizes: Option<[u64; 3]>,
     /// The first failed operation's error, if any failed.
@@ -181,21 +186,18 @@ impl ProbeCase<'_> {
             .iter()
             .filter(|s| s.start >= start && s.start <= end)
             .collect();
-        let mut sizes = self.batch_sizes.clone();
-        sizes.sort_unstable();
+        let mut slowest: Vec<f64> = self.batches.iter().map(|b| b.1 * 1000.0).collect();
+        slowest.sort_by(|a, b| b.total_cmp(a));
+        slowest.truncate(5);
         CaseFigures {
             case: self.label.clone(),
             step_seconds: end - start,
             idle: Phase::of(&idle),
             during: Phase::of(&during),
             batches: self.batches.len(),
-            longest_batch_ms: self
-                .batches
-                .iter()
-                .map(|b| b.1 * 1000.0)
-                .fold(0.0, f64::max),
-            batch_sizes: (!sizes.is_empty())
-                .then(|| [sizes[0], sizes[sizes.len() / 2], sizes[sizes.len() - 1]]),
+            longest_batch_ms: slowest.first().copied().unwrap_or(0.0),
+            slowest_batches_ms: slowest,
+            batch_sizes: self.batch_sizes,
             first_error: self.record.first_error.clone(),
         }
     }
@@ -239,11 +241,16 @@ pub fn print(results: &Results) {
                 format!(", instances per batch min/median/max {min}/{median}/{max}")
             });
         notes.push(format!(
-            "  {}: step {:.2} s, {} batches, longest {:.0} ms{sizes}{}",
+            "  {}: step {:.2} s, {} batches, slowest {} ms{sizes}{}",
             case.label,
             figures.step_seconds,
             figures.batches,
-            figures.longest_batch_ms,
+            figures
+                .slowest_batches_ms
+                .iter()
+                .map(|ms| format!("{ms:.0}"))
+                .collect::<Vec<_>>()
+                .join(", "),
             figures
                 .first_error
                 .map_or(String::new(), |e| format!("; first failure: {e}"))
