@@ -273,3 +273,50 @@ fn escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::probe::{Record, Sample};
+
+    fn sample(op: Op, start: f64, seconds: f64, failed: bool) -> Sample {
+        Sample {
+            op,
+            start,
+            seconds,
+            failed,
+        }
+    }
+
+    #[test]
+    fn a_panel_per_case_with_a_path_per_kind_and_the_batches() {
+        let record = Record {
+            started_at: Utc::now(),
+            step: (5.0, 7.0),
+            samples: vec![
+                sample(Op::Read, 1.0, 0.001, false),
+                sample(Op::Action, 5.5, 0.4, false),
+                sample(Op::Touch, 6.0, 0.002, true),
+            ],
+            first_error: None,
+        };
+        let case = |label: &str| ProbeCase {
+            label: label.to_owned(),
+            record: &record,
+            batches: vec![(5.1, 0.5), (5.7, 0.6)],
+            batch_sizes: Some([10, 20, 30]),
+        };
+        let svg = render("a <title>", &[case("one"), case("two")]);
+        assert!(svg.starts_with("<svg ") && svg.ends_with("</svg>\n"));
+        assert!(svg.contains("a &lt;title&gt;"));
+        assert_eq!(svg.matches("font-weight=\"bold\"").count(), 2);
+        // Per panel: read and action dots, the failed touch in red, the
+        // batch bars; two batch bands.
+        assert_eq!(svg.matches("stroke=\"red\"").count(), 2);
+        assert_eq!(svg.matches(colour(Op::Touch)).count(), 1, "legend only");
+        assert_eq!(svg.matches("fill=\"#e4e4e4\"").count(), 2);
+        assert_eq!(svg.matches("fill=\"#f0f0f0\"").count(), 2);
+    }
+}

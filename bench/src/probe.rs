@@ -286,3 +286,38 @@ async fn client_loop(
     client.close().await;
     Ok(log)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        probe: ProbeArgs,
+    }
+
+    fn settings(args: &[&str]) -> Result<Option<Settings>> {
+        let cli = Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))?;
+        cli.probe.settings()
+    }
+
+    #[test]
+    fn the_defaults_come_first_then_each_batch_time() {
+        assert!(settings(&[]).unwrap().is_none());
+        assert_eq!(batch_times(None), vec![None]);
+        let probe = settings(&["--probe", "--probe-batch-times", "200ms,1s"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            batch_times(Some(&probe)),
+            vec![None, Some("200ms".to_owned()), Some("1s".to_owned())]
+        );
+        assert_eq!(probe.clients, 3);
+        // Probe options need --probe; no client is no probe.
+        assert!(settings(&["--probe-clients", "2"]).is_err());
+        assert!(settings(&["--probe", "--probe-clients", "0"]).is_err());
+    }
+}
