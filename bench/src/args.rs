@@ -9,6 +9,7 @@ use purge_api::{Backend, Scope};
 
 use crate::fill::Spec;
 use crate::floor;
+use crate::probe::{self, ProbeArgs};
 
 /// Benchmark nova-purge against hand-written set-based SQL (the floor).
 ///
@@ -100,6 +101,9 @@ pub struct Args {
 
     #[command(flatten)]
     lab: crate::lab::LabArgs,
+
+    #[command(flatten)]
+    probe: ProbeArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -151,6 +155,8 @@ pub struct Plan {
     pub json: bool,
     /// Private-server topologies (`--cells`, `--galera`, `--replica`).
     pub lab: crate::lab::LabArgs,
+    /// `--probe`: `None` without.
+    pub probe: Option<probe::Settings>,
 }
 
 impl Args {
@@ -196,6 +202,7 @@ impl Args {
         } else {
             self.batch_sizes.into_iter().map(Some).collect()
         };
+        let probe = self.probe.settings()?;
         Ok(Plan {
             backend,
             scopes,
@@ -211,6 +218,7 @@ impl Args {
             add_missing_indexes: self.add_missing_indexes,
             json: self.json,
             lab: self.lab,
+            probe,
         })
     }
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::fill::FillStats;
+use crate::probe_report::{self, CaseFigures};
 use crate::results::{Measurement, Results, Setup};
 use crate::stats::Counters;
 
@@ -20,6 +21,9 @@ struct Report<'a> {
     nova_purge_runs: Vec<PurgeJson<'a>>,
     medians: Vec<MedianJson>,
     comparisons: Vec<ComparisonJson<'a>>,
+    /// `--probe`: every case's latency figures; absent without it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    probe: Vec<CaseFigures>,
 }
 
 #[derive(Serialize)]
@@ -76,6 +80,8 @@ struct PurgeJson<'a> {
 
 #[derive(Serialize)]
 struct MedianJson {
+    /// The setting, as labelled in the text report.
+    run: String,
     batch_size: u64,
     runs: usize,
     wall_seconds: f64,
@@ -147,6 +153,7 @@ pub fn render(results: &Results) -> Result<String> {
             .medians
             .iter()
             .map(|median| MedianJson {
+                run: median.measurement.label.clone(),
                 batch_size: median.batch_size,
                 runs: median.runs,
                 wall_seconds: median.measurement.wall_seconds,
@@ -166,6 +173,7 @@ pub fn render(results: &Results) -> Result<String> {
                 differences: &c.differences,
             })
             .collect(),
+        probe: probe_report::json(results),
     };
     // Through a `Value`, whose maps keep their keys sorted.
     Ok(serde_json::to_string_pretty(&serde_json::to_value(

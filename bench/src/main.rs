@@ -22,6 +22,10 @@ mod floor_scopes;
 mod json;
 mod lab;
 mod layout;
+mod plot;
+mod probe;
+mod probe_ops;
+mod probe_report;
 mod results;
 mod run;
 mod stats;
@@ -137,12 +141,16 @@ async fn bench_scope(plan: &Plan, ctx: &Ctx, binary: &Path, version: &str) -> Re
     let mut floors = Vec::new();
     for round in 1..=plan.rounds {
         for &batch_size in &plan.batch_sizes {
-            let case = NovaPurge {
-                binary,
-                scope: ctx.scope,
-                batch_size,
-            };
-            purges.push(run::measure(ctx, round, &case).await?);
+            for batch_time in probe::batch_times(plan.probe.as_ref()) {
+                let case = NovaPurge {
+                    binary,
+                    scope: ctx.scope,
+                    batch_size,
+                    batch_time,
+                    log_batches: plan.probe.is_some(),
+                };
+                purges.push(run::measure(ctx, round, &case).await?);
+            }
         }
         if let Some(shape) = plan.floor {
             floors.push(run::measure(ctx, round, &Floor { shape }).await?);
@@ -161,5 +169,11 @@ async fn bench_scope(plan: &Plan, ctx: &Ctx, binary: &Path, version: &str) -> Re
         content: ctx.content,
         add_missing_indexes: ctx.add_missing_indexes,
     };
-    Ok(Results::new(setup, floors, purges))
+    let results = Results::new(setup, floors, purges);
+    if let Some(path) = plan.probe.as_ref().and_then(|p| p.plot.as_deref()) {
+        let title = format!("{version}, {what}: probe latency and batches");
+        plot::write(path, &title, &probe_report::cases(&results))?;
+        ctx.log(&format!("plot written to {}", path.display()));
+    }
+    Ok(results)
 }

@@ -142,7 +142,7 @@ pub struct Measured<W> {
     pub measurement: Measurement,
 }
 
-/// The median of the nova-purge runs at one batch size.
+/// The median of the nova-purge runs at one setting.
 pub struct Median {
     pub batch_size: u64,
     pub runs: usize,
@@ -164,7 +164,7 @@ pub struct Results {
     pub purges: Vec<Measured<PurgeRun>>,
     /// The median of the floor runs (when there is a floor).
     pub floor_median: Option<Measurement>,
-    /// Per batch size, in the order they ran.
+    /// Per setting, in the order they ran.
     pub medians: Vec<Median>,
     pub comparisons: Vec<Comparison>,
 }
@@ -250,20 +250,22 @@ impl Results {
                 Some(wall),
             )
         });
-        let mut batch_sizes = Vec::new();
+        // One median per setting (batch size, and batch time with --probe).
+        let mut settings = Vec::new();
         for p in &purges {
-            if !batch_sizes.contains(&p.outcome.work.batch_size) {
-                batch_sizes.push(p.outcome.work.batch_size);
+            if !settings.contains(&p.measurement.label) {
+                settings.push(p.measurement.label.clone());
             }
         }
-        let medians = batch_sizes
+        let medians = settings
             .into_iter()
-            .filter_map(|batch_size| {
+            .filter_map(|label| {
                 let runs: Vec<&PurgeRun> = purges
                     .iter()
+                    .filter(|p| p.measurement.label == label)
                     .map(|p| &p.outcome.work)
-                    .filter(|run| run.batch_size == batch_size)
                     .collect();
+                let batch_size = runs.first()?.batch_size;
                 let wall = median(runs.iter().map(|run| run.child.wall).collect())?;
                 let measurement = Measurement {
                     peak_rss_kib: runs.iter().map(|run| run.child.max_rss_kib).max(),

@@ -21,6 +21,7 @@ use crate::expect::Expected;
 use crate::fill::{self, FillStats, Spec, Times};
 use crate::floor::{self, FloorRun};
 use crate::layout::Layout;
+use crate::probe;
 use crate::{db, fill_scopes, floor_scopes, stats};
 use nova_purge_tests::measured::ChildRun;
 
@@ -39,10 +40,15 @@ pub struct Ctx {
     pub add_missing_indexes: bool,
     pub expected: Expected,
     pub started: Instant,
+    /// `--probe`: Nova-like clients time their work around each step.
+    pub probe: Option<probe::Settings>,
 }
 
 impl Ctx {
     pub fn new(plan: &Plan, scope: Scope, started: Instant) -> Result<Ctx> {
+        if plan.probe.is_some() && scope != Scope::Instances {
+            bail!("--probe works on live instances: it needs --scope instances");
+        }
         let layout = match scope {
             Scope::Instances => None,
             _ => Some(Layout::new(scope, &plan.spec)?),
@@ -63,6 +69,7 @@ impl Ctx {
             add_missing_indexes: plan.add_missing_indexes,
             expected,
             started,
+            probe: plan.probe.clone(),
         })
     }
 
@@ -83,6 +90,8 @@ pub struct Outcome<W> {
     pub load: (f64, f64),
     pub sums: Sums,
     pub problems: Vec<String>,
+    /// What the probe saw, with `--probe`.
+    pub probe: Option<probe::Record>,
 }
 
 /// What is measured on a filled copy.
@@ -123,9 +132,21 @@ pub async fn measure_on<C: Case>(
     let untouched = check::counts(&db, ctx.expected.untouched_tables()).await?;
     ctx.log(&format!("{}: {}", copy.name, case.start_message(copy)));
     let before = stats::snapshot(&db).await?;
+    // With --probe, its idle phase runs here, and the counters include
+    // the probe's work.
+    let running = match &ctx.probe {
+        Some(settings) => Some(probe::Running::start(settings, copy, ctx.spec).await?),
+        None => None,
+    };
     let load_before = child::load_average();
-    let work = case.execute(copy, &db, ctx).await?;
+    let work = case.execute(copy, &db, ctx).await;
     let load_after = child::load_average();
+    // After an error the clients stop as `running` is dropped.
+    let probe = match running {
+        Some(running) if work.is_ok() => Some(running.finish(&db).await?),
+        _ => None,
+    };
+    let work = work?;
     let after = stats::snapshot(&db).await?;
     ctx.log(&format!(
         "{}: {}, load {load_before:.1} -> {load_after:.1}",
@@ -147,6 +168,7 @@ pub async fn measure_on<C: Case>(
         load: (load_before, load_after),
         sums,
         problems,
+        probe,
     })
 }
 
@@ -211,6 +233,11 @@ pub struct NovaPurge<'a> {
     pub scope: Scope,
     /// `--batch-size`; `None` leaves nova-purge's default.
     pub batch_size: Option<u64>,
+    /// `--batch-time` (the probe's cases); `None` leaves nova-purge's default.
+    pub batch_time: Option<String>,
+    /// Log each batch (`-v --log-format json`) for every scope, to place
+    /// the batches on the probe's clock.
+    pub log_batches: bool,
 }
 
 /// One nova-purge run: the child process and its JSON report.
@@ -219,21 +246,27 @@ pub struct PurgeRun {
     /// The batch size in effect (nova-purge's default when none was given).
     pub batch_size: u64,
     pub explicit_batch_size: bool,
+    /// `--batch-time`, when given.
+    pub batch_time: Option<String>,
     pub child: ChildRun,
     pub report: Json,
 }
 
 impl PurgeRun {
-    /// `nova-purge --batch-size N`, with ` (default)` when not given.
+    /// `nova-purge --batch-size N`, with ` (default)` when not given, and
+    /// ` --batch-time T` when given.
     pub fn label(&self) -> String {
         format!(
-            "nova-purge --batch-size {}{}",
+            "nova-purge --batch-size {}{}{}",
             self.batch_size,
             if self.explicit_batch_size {
                 ""
             } else {
                 " (default)"
-            }
+            },
+            self.batch_time
+                .as_ref()
+                .map_or(String::new(), |t| format!(" --batch-time {t}"))
         )
     }
 
@@ -293,7 +326,7 @@ impl PurgeRun {
 impl NovaPurge<'_> {
     fn args(&self, copy: &ThrowawayDb) -> Vec<String> {
         let mut args: Vec<String> = Vec::new();
-        if self.scope != Scope::Instances {
+        if self.scope != Scope::Instances || self.log_batches {
             args.extend(["-v", "--log-format", "json"].map(str::to_owned));
         }
         args.extend(
@@ -313,6 +346,9 @@ impl NovaPurge<'_> {
         }
         if let Some(n) = self.batch_size {
             args.extend(["--batch-size".to_owned(), n.to_string()]);
+        }
+        if let Some(t) = &self.batch_time {
+            args.extend(["--batch-time".to_owned(), t.clone()]);
         }
         args
     }
@@ -345,6 +381,7 @@ impl Case for NovaPurge<'_> {
             scope: self.scope,
             batch_size: self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE as u64),
             explicit_batch_size: self.batch_size.is_some(),
+            batch_time: self.batch_time.clone(),
             child,
             report,
         })

@@ -25,7 +25,8 @@ pub async fn snapshot(db: &Db) -> Result<Counters> {
                 "SHOW GLOBAL STATUS WHERE Variable_name IN ('Handler_read_rnd_next', \
                  'Handler_read_key', 'Handler_read_next', 'Handler_read_first', \
                  'Handler_delete', 'Innodb_buffer_pool_reads', 'Innodb_data_fsyncs', \
-                 'Com_delete', 'Com_select', 'Com_commit')",
+                 'Com_delete', 'Com_select', 'Com_commit', 'Innodb_row_lock_waits', \
+                 'Innodb_row_lock_time', 'Innodb_buffer_pool_wait_free')",
             )
             .await?;
             for row in rows {
@@ -88,13 +89,17 @@ pub fn summary(backend: Backend, delta: &Counters) -> String {
     match backend {
         Backend::MySql => format!(
             "full-scan rows {}, index lookups {}, index-order rows {}, rows deleted {}, \
-             buffer pool misses {}, fsyncs {}, statements: delete {} select {} (server-wide)",
+             buffer pool misses {}, waits for a free page {}, fsyncs {}, row lock waits {} \
+             ({} ms), statements: delete {} select {} (server-wide)",
             get("Handler_read_rnd_next"),
             get("Handler_read_key"),
             get("Handler_read_next"),
             get("Handler_delete"),
             get("Innodb_buffer_pool_reads"),
+            get("Innodb_buffer_pool_wait_free"),
             get("Innodb_data_fsyncs"),
+            get("Innodb_row_lock_waits"),
+            get("Innodb_row_lock_time"),
             get("Com_delete"),
             get("Com_select"),
         ),

@@ -5,7 +5,7 @@
 use purge_api::{Backend, Scope};
 
 use crate::results::{Measurement, Results};
-use crate::stats;
+use crate::{probe_report, stats};
 
 /// The columns of the table: the header, and how a line fills the cell.
 type Column = (&'static str, fn(&Measurement) -> String);
@@ -205,6 +205,7 @@ pub fn print(results: &Results) {
             .collect();
         println!("floor, slowest statements: {}", slowest.join(", "));
     }
+    probe_report::print(results);
     println!();
     let what = if setup.content {
         "row count, id min/max/sum, hash of every row"

@@ -55,6 +55,9 @@ pub async fn bench(plan: &Plan, binary: &Path, started: Instant) -> Result<bool>
     if plan.scopes != [Scope::Instances] {
         bail!("--cells, --galera and --replica measure the instances scope only");
     }
+    if plan.probe.is_some() {
+        bail!("--probe runs on the shared servers only: leave out --cells, --galera and --replica");
+    }
     interrupt::install()?;
     let ctx = Ctx::new(plan, Scope::Instances, started)?;
     ctx.log(&format!(

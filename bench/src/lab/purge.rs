@@ -32,6 +32,7 @@ pub fn run(binary: &Path, args: &[String], batch_size: Option<u64>) -> Result<Pu
         scope: Scope::Instances,
         batch_size: batch_size.unwrap_or(DEFAULT_BATCH_SIZE as u64),
         explicit_batch_size: batch_size.is_some(),
+        batch_time: None,
         child,
         report,
     })

@@ -195,6 +195,7 @@ fn split<W>(outcome: Outcome<(W, LagSeries)>) -> (Outcome<W>, LagSeries) {
             load: outcome.load,
             sums: outcome.sums,
             problems: outcome.problems,
+            probe: outcome.probe,
         },
         lag,
     )
