@@ -4,6 +4,7 @@
 //! each batch as a band over its duration with a black bar at its own
 //! length on the same scale. Hand-written SVG: no plotting dependency.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -194,8 +195,11 @@ fn panel(svg: &mut String, axes: &Axes, top: f64, case: &ProbeCase<'_>) {
     }
     // Time axis.
     let step = axes.time_step();
-    let mut t = (axes.t0 / step).ceil() * step;
-    while t <= axes.t1 {
+    // Ticks as whole multiples of the step, so that no rounding error
+    // accumulates into the labels.
+    let mut k = (axes.t0 / step).ceil() as i64;
+    while k as f64 * step <= axes.t1 {
+        let t = k as f64 * step;
         let x = axes.x(t);
         let _ = write!(
             svg,
@@ -203,9 +207,9 @@ fn panel(svg: &mut String, axes: &Axes, top: f64, case: &ProbeCase<'_>) {
              <text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
             bottom + 4.0,
             bottom + 16.0,
-            t
+            tick_label(t, step)
         );
-        t += step;
+        k += 1;
     }
     let _ = writeln!(
         svg,
@@ -241,6 +245,19 @@ fn panel(svg: &mut String, axes: &Axes, top: f64, case: &ProbeCase<'_>) {
     dots(svg, axes, top, case, "red", |s| s.failed);
 }
 
+/// `t` with no more decimals than the step has: "0.4", not
+/// "0.4000000000000001"; "0", never "-0" or "0.0".
+fn tick_label(t: f64, step: f64) -> String {
+    let decimals = (-step.log10().floor()).max(0.0) as usize;
+    // Adding 0.0 turns -0 into 0.
+    let text = format!("{:.*}", decimals, t + 0.0);
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    }
+}
+
 fn dots(
     svg: &mut String,
     axes: &Axes,
@@ -251,13 +268,15 @@ fn dots(
 ) {
     let shift = case.record.step.0;
     let mut d = String::new();
+    // Tens of thousands of operations land on a few thousand spots: draw
+    // each spot (to a fifth of a pixel, far below the dash's 3 px) once,
+    // which keeps the file small and the picture the same.
+    let mut drawn = HashSet::new();
     for s in case.record.samples.iter().filter(|s| keep(s)) {
-        let _ = write!(
-            d,
-            "M{:.1} {:.1}h0",
-            axes.x(s.start - shift),
-            axes.y(top, s.seconds * 1000.0)
-        );
+        let (x, y) = (axes.x(s.start - shift), axes.y(top, s.seconds * 1000.0));
+        if drawn.insert(((x * 5.0).round() as i64, (y * 5.0).round() as i64)) {
+            let _ = write!(d, "M{x:.1} {y:.1}h0");
+        }
     }
     if !d.is_empty() {
         let _ = writeln!(
@@ -318,5 +337,37 @@ mod tests {
         assert_eq!(svg.matches(colour(Op::Touch)).count(), 1, "legend only");
         assert_eq!(svg.matches("fill=\"#e4e4e4\"").count(), 2);
         assert_eq!(svg.matches("fill=\"#f0f0f0\"").count(), 2);
+    }
+
+    #[test]
+    fn operations_on_the_same_spot_are_drawn_once() {
+        let same = sample(Op::Read, 1.0, 0.001, false);
+        let record = Record {
+            started_at: Utc::now(),
+            step: (0.5, 2.0),
+            samples: vec![
+                same.clone(),
+                same.clone(),
+                sample(Op::Read, 1.5, 0.1, false),
+            ],
+            first_error: None,
+        };
+        let case = ProbeCase {
+            label: "one".to_owned(),
+            record: &record,
+            batches: vec![],
+            batch_sizes: None,
+        };
+        let svg = render("t", &[case]);
+        let read = format!("stroke=\"{}\"", colour(Op::Read));
+        let path = svg
+            .lines()
+            .find(|l| l.starts_with("<path") && l.contains(&read))
+            .unwrap();
+        assert_eq!(path.matches('M').count(), 2, "{path}");
+        assert!(
+            svg.contains(">0<") && !svg.contains(">-0<"),
+            "the origin is labelled 0"
+        );
     }
 }
