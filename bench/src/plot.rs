@@ -345,11 +345,7 @@ mod tests {
         let record = Record {
             started_at: Utc::now(),
             step: (0.5, 2.0),
-            samples: vec![
-                same.clone(),
-                same.clone(),
-                sample(Op::Read, 1.5, 0.1, false),
-            ],
+            samples: vec![same, same, sample(Op::Read, 1.5, 0.1, false)],
             first_error: None,
         };
         let case = ProbeCase {
