@@ -96,6 +96,15 @@ pub fn load_average() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Prefixes of the variables cargo sets for the package it runs.
+const PACKAGE_VARIABLES: [&str; 5] = [
+    "CARGO_PKG_",
+    "CARGO_MANIFEST_",
+    "CARGO_CRATE_",
+    "CARGO_BIN_",
+    "CARGO_PRIMARY_PACKAGE",
+];
+
 /// The nova-purge binary to benchmark: `explicit`, or the release build of
 /// this workspace, built first (`cargo build --release -p purge-cli --bin
 /// nova-purge`) so that a stale binary is never measured.
@@ -112,7 +121,18 @@ pub fn nova_purge_binary(explicit: Option<&Path>, log: &dyn Fn(&str)) -> Result<
         .to_owned();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     log("building nova-purge: cargo build --release -p purge-cli --bin nova-purge");
-    let status = Command::new(&cargo)
+    let mut build = Command::new(&cargo);
+    // `cargo run` hands this process the variables that describe the bench
+    // package (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, ...). Build scripts such
+    // as ring's rerun when those change, so passed on they would rebuild
+    // ring, rustls and sqlx here, and again at the next `cargo run`.
+    for (name, _) in std::env::vars_os() {
+        let name_text = name.to_string_lossy();
+        if PACKAGE_VARIABLES.iter().any(|p| name_text.starts_with(p)) {
+            build.env_remove(&name);
+        }
+    }
+    let status = build
         .current_dir(&workspace)
         .args([
             "build",
