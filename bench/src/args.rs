@@ -9,6 +9,7 @@ use purge_api::{Backend, Scope};
 
 use crate::fill::Spec;
 use crate::floor;
+use crate::schema_args::SchemaArgs;
 
 /// Benchmark nova-purge against hand-written set-based SQL (the floor).
 ///
@@ -97,6 +98,9 @@ pub struct Args {
     /// Print the results as JSON on stdout (progress stays on stderr)
     #[arg(long)]
     json: bool,
+
+    #[command(flatten)]
+    schema: SchemaArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -146,6 +150,8 @@ pub struct Plan {
     pub keep: bool,
     pub add_missing_indexes: bool,
     pub json: bool,
+    /// `--schema`, `--batch-times`, `--profile`.
+    pub schema: SchemaArgs,
 }
 
 impl Args {
@@ -191,6 +197,8 @@ impl Args {
         } else {
             self.batch_sizes.into_iter().map(Some).collect()
         };
+        self.schema
+            .validate(backend, scopes.iter().any(|s| *s != Scope::Instances))?;
         Ok(Plan {
             backend,
             scopes,
@@ -205,6 +213,7 @@ impl Args {
             keep: self.keep || self.fill_only,
             add_missing_indexes: self.add_missing_indexes,
             json: self.json,
+            schema: self.schema,
         })
     }
 }

@@ -250,20 +250,22 @@ impl Results {
                 Some(wall),
             )
         });
-        let mut batch_sizes = Vec::new();
+        // One median per setting (batch size and batch time).
+        let mut labels = Vec::new();
         for p in &purges {
-            if !batch_sizes.contains(&p.outcome.work.batch_size) {
-                batch_sizes.push(p.outcome.work.batch_size);
+            if !labels.contains(&p.outcome.work.label()) {
+                labels.push(p.outcome.work.label());
             }
         }
-        let medians = batch_sizes
+        let medians = labels
             .into_iter()
-            .filter_map(|batch_size| {
+            .filter_map(|label| {
                 let runs: Vec<&PurgeRun> = purges
                     .iter()
                     .map(|p| &p.outcome.work)
-                    .filter(|run| run.batch_size == batch_size)
+                    .filter(|run| run.label() == label)
                     .collect();
+                let batch_size = runs.first()?.batch_size;
                 let wall = median(runs.iter().map(|run| run.child.wall).collect())?;
                 let measurement = Measurement {
                     peak_rss_kib: runs.iter().map(|run| run.child.max_rss_kib).max(),

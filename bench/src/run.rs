@@ -6,6 +6,7 @@
 //! `--keep`. Also the fill of `--fill-only`.
 
 use std::path::Path;
+use std::rc::Rc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -21,7 +22,9 @@ use crate::expect::Expected;
 use crate::fill::{self, FillStats, Spec, Times};
 use crate::floor::{self, FloorRun};
 use crate::layout::Layout;
-use crate::{db, fill_scopes, floor_scopes, stats};
+use crate::nova_template::Template;
+use crate::profile::{Profile, Profiler};
+use crate::{db, fill_nova, fill_scopes, floor_scopes, flush, stats};
 use nova_purge_tests::measured::ChildRun;
 
 /// Everything the runs share.
@@ -39,17 +42,30 @@ pub struct Ctx {
     pub add_missing_indexes: bool,
     pub expected: Expected,
     pub started: Instant,
+    /// `--schema nova`: Nova's schema, copied into every copy.
+    pub template: Option<Rc<Template>>,
+    pub profile: bool,
 }
 
 impl Ctx {
-    pub fn new(plan: &Plan, scope: Scope, started: Instant) -> Result<Ctx> {
+    pub fn new(
+        plan: &Plan,
+        scope: Scope,
+        started: Instant,
+        template: Option<Rc<Template>>,
+    ) -> Result<Ctx> {
         let layout = match scope {
             Scope::Instances => None,
             _ => Some(Layout::new(scope, &plan.spec)?),
         };
-        let expected = match &layout {
-            None => Expected::new(plan.backend, &plan.spec),
-            Some(layout) => Expected::from_layout(layout),
+        let expected = match (&layout, &template) {
+            (None, None) => Expected::new(plan.backend, &plan.spec),
+            (None, Some(template)) => Expected::for_generators(
+                &fill_nova::generators(plan.backend),
+                &plan.spec,
+                template.tables.clone(),
+            ),
+            (Some(layout), _) => Expected::from_layout(layout),
         };
         Ok(Ctx {
             backend: plan.backend,
@@ -63,6 +79,8 @@ impl Ctx {
             add_missing_indexes: plan.add_missing_indexes,
             expected,
             started,
+            template,
+            profile: plan.schema.profile,
         })
     }
 
@@ -83,6 +101,8 @@ pub struct Outcome<W> {
     pub load: (f64, f64),
     pub sums: Sums,
     pub problems: Vec<String>,
+    /// `--profile`: the server's time per statement shape.
+    pub profile: Option<Profile>,
 }
 
 /// What is measured on a filled copy.
@@ -120,12 +140,26 @@ async fn measure_on<C: Case>(
 ) -> Result<Outcome<C::Work>> {
     let fill = fill_copy(ctx, copy).await?;
     let db = db::connect(copy, false).await?;
-    let untouched = check::counts(&db, ctx.expected.untouched_tables()).await?;
+    let untouched = check::counts(&db, &ctx.expected.untouched_tables()).await?;
+    ctx.log(&format!(
+        "{}: {}",
+        copy.name,
+        flush::dirty_pages(&db).await?
+    ));
     ctx.log(&format!("{}: {}", copy.name, case.start_message(copy)));
     let before = stats::snapshot(&db).await?;
+    let profiler = match ctx.profile {
+        true => Some(Profiler::start(&db, &copy.name).await?),
+        false => None,
+    };
     let load_before = child::load_average();
-    let work = case.execute(copy, &db, ctx).await?;
+    let work = case.execute(copy, &db, ctx).await;
     let load_after = child::load_average();
+    let profile = match profiler {
+        Some(profiler) => Some(profiler.finish(&db).await?),
+        None => None,
+    };
+    let work = work?;
     let after = stats::snapshot(&db).await?;
     ctx.log(&format!(
         "{}: {}, load {load_before:.1} -> {load_after:.1}",
@@ -147,6 +181,7 @@ async fn measure_on<C: Case>(
         load: (load_before, load_after),
         sums,
         problems,
+        profile,
     })
 }
 
@@ -165,12 +200,21 @@ async fn finish(ctx: &Ctx, copy: ThrowawayDb) {
 /// Fills `copy` with the generated data (and, as an experiment, the missing
 /// indexes).
 async fn fill_copy(ctx: &Ctx, copy: &ThrowawayDb) -> Result<FillStats> {
+    if let Some(template) = &ctx.template {
+        template.copy_into(copy).await?;
+    }
     let db = db::connect(copy, true).await?;
     let log = |m: &str| ctx.log(&format!("{}: {m}", copy.name));
     let stats = async {
-        let stats = match &ctx.layout {
-            None => fill::fill(&db, &ctx.spec, &ctx.times, ctx.chunk, &log).await?,
-            Some(layout) => fill_scopes::fill(&db, layout, &ctx.times, ctx.chunk, &log).await?,
+        let stats = match (&ctx.layout, &ctx.template) {
+            (None, None) => fill::fill(&db, &ctx.spec, &ctx.times, ctx.chunk, &log).await?,
+            (None, Some(template)) => {
+                let (spec, times) = (&ctx.spec, &ctx.times);
+                fill_nova::fill(&db, &template.tables, spec, times, ctx.chunk, &log).await?
+            }
+            (Some(layout), _) => {
+                fill_scopes::fill(&db, layout, &ctx.times, ctx.chunk, &log).await?
+            }
         };
         if ctx.add_missing_indexes {
             fill::add_missing_indexes(&db).await?;
@@ -211,6 +255,8 @@ pub struct NovaPurge<'a> {
     pub scope: Scope,
     /// `--batch-size`; `None` leaves nova-purge's default.
     pub batch_size: Option<u64>,
+    /// `--batch-time`; `None` leaves nova-purge's default.
+    pub batch_time: Option<String>,
 }
 
 /// One nova-purge run: the child process and its JSON report.
@@ -219,6 +265,8 @@ pub struct PurgeRun {
     /// The batch size in effect (nova-purge's default when none was given).
     pub batch_size: u64,
     pub explicit_batch_size: bool,
+    /// `--batch-time`, when given.
+    pub batch_time: Option<String>,
     pub child: ChildRun,
     pub report: Json,
 }
@@ -226,10 +274,14 @@ pub struct PurgeRun {
 impl PurgeRun {
     /// `nova-purge --batch-size N`, with ` (default)` when not given.
     pub fn label(&self) -> String {
+        let time = match &self.batch_time {
+            Some(time) => format!(" --batch-time {time}"),
+            None => String::new(),
+        };
         format!(
-            "nova-purge --batch-size {}{}",
+            "nova-purge --batch-size {}{time}{}",
             self.batch_size,
-            if self.explicit_batch_size {
+            if self.explicit_batch_size || self.batch_time.is_some() {
                 ""
             } else {
                 " (default)"
@@ -265,6 +317,19 @@ impl PurgeRun {
             .and_then(|f| f.get("batches"))
             .and_then(Json::as_u64)
             .unwrap_or(0)
+    }
+
+    /// The report's `batch_sizes` as `min/median/max` (instances per
+    /// batch), when it has them.
+    pub fn batch_sizes(&self) -> Option<String> {
+        let sizes = self.figures()?.get("batch_sizes")?;
+        let get = |name: &str| sizes.get(name).and_then(Json::as_u64);
+        Some(format!(
+            "{}/{}/{}",
+            get("min")?,
+            get("median")?,
+            get("max")?
+        ))
     }
 
     /// nova-purge's own time for the work (`elapsed_ms`), in seconds; the
@@ -314,6 +379,9 @@ impl NovaPurge<'_> {
         if let Some(n) = self.batch_size {
             args.extend(["--batch-size".to_owned(), n.to_string()]);
         }
+        if let Some(time) = &self.batch_time {
+            args.extend(["--batch-time".to_owned(), time.clone()]);
+        }
         args
     }
 }
@@ -345,6 +413,7 @@ impl Case for NovaPurge<'_> {
             scope: self.scope,
             batch_size: self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE as u64),
             explicit_batch_size: self.batch_size.is_some(),
+            batch_time: self.batch_time.clone(),
             child,
             report,
         })
@@ -352,11 +421,12 @@ impl Case for NovaPurge<'_> {
 
     fn summary(&self, run: &PurgeRun) -> String {
         format!(
-            "nova-purge done in {:.2} s, peak RSS {} KiB, longest batch {}",
+            "nova-purge done in {:.2} s, peak RSS {} KiB, longest batch {}, batch sizes {}",
             run.child.wall.as_secs_f64(),
             run.child.max_rss_kib,
             run.max_batch_ms()
                 .map_or("not logged".to_owned(), |ms| format!("{ms} ms")),
+            run.batch_sizes().unwrap_or_else(|| "-".to_owned()),
         )
     }
 
