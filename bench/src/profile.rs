@@ -113,7 +113,7 @@ impl Profiler {
             db,
             &format!(
                 "SELECT CONVERT(sql_text USING utf8mb4), \
-                 CAST(TIME_TO_SEC(query_time) + MICROSECOND(query_time) / 1000000 AS CHAR), \
+                 CAST(TIME_TO_SEC(query_time) AS CHAR), \
                  CAST(rows_examined AS CHAR), CAST(GREATEST(rows_affected, rows_sent) AS CHAR) \
                  FROM mysql.slow_log \
                  WHERE db = '{}' AND start_time > '{}'",
