@@ -109,7 +109,7 @@ impl Times {
 /// makes them.
 pub struct Gen {
     pub table: &'static str,
-    /// Rows per instance (1 or 2; more with `cross`).
+    /// Rows per instance (1 or 2).
     pub per_instance: u64,
     /// Which instances get rows.
     pub only: Only,
@@ -117,9 +117,6 @@ pub struct Gen {
     /// creation time, `@D` the deletion time (both bound parameters), `@ID`
     /// the row's id, `@T` the number of instances.
     pub(crate) columns: Vec<(&'static str, String)>,
-    /// A helper table `jj` with `per_instance` rows numbered `j = 1..`, for
-    /// more than two rows per instance.
-    pub(crate) cross: Option<&'static str>,
 }
 
 impl Gen {
@@ -210,7 +207,6 @@ pub fn generators(backend: Backend) -> Vec<Gen> {
         per_instance,
         only: Only::All,
         columns,
-        cross: None,
     };
     let pick = |a: &str, b: &str| format!("CASE WHEN jj.j = 1 THEN '{a}' ELSE '{b}' END");
     vec![
@@ -393,14 +389,12 @@ pub fn generators(backend: Backend) -> Vec<Gen> {
                 ("created_at", "@C".to_owned()),
                 ("deleted", "0".to_owned()),
             ],
-            cross: None,
         },
         Gen {
             table: "tags",
             per_instance: 2,
             only: Only::Live,
             columns: vec![("resource_id", uuid.clone()), ("tag", pick("prod", "web"))],
-            cross: None,
         },
     ]
 }
@@ -603,12 +597,8 @@ fn insert_select(
         columns.join(", "),
         exprs.join(", ")
     );
-    match gen.cross {
-        Some(table) => template.push_str(&format!(" CROSS JOIN {table} jj")),
-        None if gen.per_instance == 2 => {
-            template.push_str(" CROSS JOIN (SELECT 1 AS j UNION ALL SELECT 2) jj")
-        }
-        None => {}
+    if gen.per_instance == 2 {
+        template.push_str(" CROSS JOIN (SELECT 1 AS j UNION ALL SELECT 2) jj");
     }
     template.push_str(" WHERE s.n BETWEEN @A AND @B");
     match gen.only {
@@ -618,7 +608,7 @@ fn insert_select(
         Only::Deleted => template.push_str(" AND s.del = 1"),
     }
     template.push_str(" ORDER BY s.n");
-    if gen.per_instance > 1 {
+    if gen.per_instance == 2 {
         template.push_str(", jj.j");
     }
     let mut stmt = Stmt::new(backend);

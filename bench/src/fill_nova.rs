@@ -29,9 +29,6 @@ use crate::fill::{self, FillStats, Gen, Only, Spec, Sql, Times, SEQ};
 /// Seed of the uuids: the same in every copy and every run.
 const SEED: u64 = 14;
 
-/// The system metadata table: one row per key.
-const SYSMETA: &str = "np_bench_sysmeta";
-
 /// Nova's system metadata of an instance booted from a Glance image.
 const SYSTEM_METADATA: &[(&str, &str)] = &[
     (
@@ -98,12 +95,11 @@ pub fn generators(backend: Backend) -> Vec<Gen> {
         columns.extend(own);
         columns
     };
-    let gen = |table, per_instance, only, columns, cross| Gen {
+    let gen = |table, per_instance, only, columns| Gen {
         table,
         per_instance,
         only,
         columns,
-        cross,
     };
     let action = |id: &str, at: &str, name: &str| {
         vec![
@@ -153,7 +149,7 @@ pub fn generators(backend: Backend) -> Vec<Gen> {
             ("deleted_at", deleted_at.to_owned()),
         ]
     };
-    vec![
+    let mut gens = vec![
         gen(
             "instances",
             1,
@@ -205,7 +201,6 @@ pub fn generators(backend: Backend) -> Vec<Gen> {
                 ("node", lit("compute1.example.org")),
                 ("cleaned", when_deleted("1", "0")),
             ],
-            None,
         ),
         gen(
             "instance_metadata",
@@ -215,14 +210,6 @@ pub fn generators(backend: Backend) -> Vec<Gen> {
                 ("key", pick("role", "owner")),
                 ("value", pick("web", "team-a")),
             ]),
-            None,
-        ),
-        gen(
-            "instance_system_metadata",
-            SYSTEM_METADATA.len() as u64,
-            Only::All,
-            soft(vec![("key", "jj.k".to_owned()), ("value", "jj.v".to_owned())]),
-            Some(SYSMETA),
         ),
         gen(
             "instance_info_caches",
@@ -232,7 +219,6 @@ pub fn generators(backend: Backend) -> Vec<Gen> {
                 "network_info",
                 template(&sql, NETWORK_INFO, &[("{VIF}", "s.vuuid"), ("{MAC}", &mac)]),
             )]),
-            None,
         ),
         gen(
             "instance_extra",
@@ -243,7 +229,6 @@ pub fn generators(backend: Backend) -> Vec<Gen> {
                 ("keypairs", lit(KEYPAIRS)),
                 ("pci_requests", lit("[]")),
             ]),
-            None,
         ),
         gen(
             "block_device_mapping",
@@ -259,7 +244,6 @@ pub fn generators(backend: Backend) -> Vec<Gen> {
                 ("disk_bus", lit("virtio")),
                 ("volume_size", "40".to_owned()),
             ]),
-            None,
         ),
         gen(
             "instance_faults",
@@ -274,7 +258,6 @@ pub fn generators(backend: Backend) -> Vec<Gen> {
                 ),
                 ("host", lit("controller1")),
             ]),
-            None,
         ),
         // Nova leaves actions and their events at deleted = 0.
         gen(
@@ -282,28 +265,24 @@ pub fn generators(backend: Backend) -> Vec<Gen> {
             1,
             Only::All,
             action("@ID", "s.created", "create"),
-            None,
         ),
         gen(
             "instance_actions",
             1,
             Only::Deleted,
             action("(@T + s.n)", "s.gone", "delete"),
-            None,
         ),
         gen(
             "instance_actions_events",
             1,
             Only::All,
             event("@ID", "s.created", "compute__do_build_and_run_instance"),
-            None,
         ),
         gen(
             "instance_actions_events",
             1,
             Only::Deleted,
             event("(@T + s.n)", "s.gone", "compute_terminate_instance"),
-            None,
         ),
         gen(
             "migrations",
@@ -319,7 +298,6 @@ pub fn generators(backend: Backend) -> Vec<Gen> {
                 ("old_instance_type_id", "41".to_owned()),
                 ("new_instance_type_id", "42".to_owned()),
             ]),
-            None,
         ),
         gen(
             "virtual_interfaces",
@@ -331,14 +309,12 @@ pub fn generators(backend: Backend) -> Vec<Gen> {
                 ("uuid", "s.vuuid".to_owned()),
                 ("tag", lit("")),
             ]),
-            None,
         ),
         gen(
             "security_group_instance_association",
             1,
             Only::All,
             soft(vec![("security_group_id", "1".to_owned())]),
-            None,
         ),
         gen(
             "instance_id_mappings",
@@ -351,7 +327,6 @@ pub fn generators(backend: Backend) -> Vec<Gen> {
                 ("deleted", del.clone()),
                 ("deleted_at", del_at.clone()),
             ],
-            None,
         ),
         // Host inventory: a live allocation for a live instance; for a
         // deleted one, a row that is itself soft-deleted.
@@ -366,7 +341,6 @@ pub fn generators(backend: Backend) -> Vec<Gen> {
                 &del,
                 &del_at,
             ),
-            None,
         ),
         // A device left allocated to a deleted instance: live, so it stays.
         gen(
@@ -380,16 +354,27 @@ pub fn generators(backend: Backend) -> Vec<Gen> {
                 "0",
                 "NULL",
             ),
-            None,
         ),
         gen(
             "tags",
             2,
             Only::Live,
             vec![("resource_id", "s.uuid".to_owned()), ("tag", pick("prod", "web"))],
-            None,
         ),
-    ]
+    ];
+    // One statement per key, each in id order: a cross join with a table of
+    // keys would need a sort, which MariaDB spills to a temporary file
+    // (and another session's clean-up of /tmp made it fail).
+    let keys = SYSTEM_METADATA.len();
+    for (j, (key, value)) in SYSTEM_METADATA.iter().enumerate() {
+        let id = format!("((s.n - 1) * {keys} + {})", j + 1);
+        let mut columns = soft(vec![("key", lit(key)), ("value", lit(value))]);
+        for (_, expr) in &mut columns {
+            *expr = expr.replace("@ID", &id);
+        }
+        gens.push(gen("instance_system_metadata", 1, Only::All, columns));
+    }
+    gens
 }
 
 /// `text` as an SQL expression with each placeholder replaced by its
@@ -424,9 +409,7 @@ pub async fn fill(
     create_helpers(db, spec, times).await?;
     let rows =
         fill::insert_all(db, spec, times, chunk, &generators(db.backend()), progress).await?;
-    for helper in [SEQ, SYSMETA] {
-        execute_raw(db, &format!("DROP TABLE {helper}")).await?;
-    }
+    execute_raw(db, &format!("DROP TABLE {SEQ}")).await?;
     let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
     fill::settle(db, &tables).await?;
     Ok(FillStats {
@@ -465,7 +448,7 @@ async fn insert_parents(db: &Db, times: &Times) -> Result<()> {
 }
 
 /// The numbers table of fill.rs with each instance's uuid, its VIF's uuid
-/// and its creation and deletion times; and the system metadata keys.
+/// and its creation and deletion times.
 async fn create_helpers(db: &Db, spec: &Spec, times: &Times) -> Result<()> {
     let (int, time) = match db.backend() {
         Backend::Postgres => ("BIGINT", "TIMESTAMP"),
@@ -514,24 +497,7 @@ async fn create_helpers(db: &Db, spec: &Spec, times: &Times) -> Result<()> {
         .await?;
         first = last + 1;
     }
-    execute_raw(
-        db,
-        &format!(
-            "CREATE TABLE {SYSMETA} (j INTEGER NOT NULL PRIMARY KEY, k VARCHAR(255) NOT NULL, \
-             v VARCHAR(255) NOT NULL)"
-        ),
-    )
-    .await?;
-    let keys: Vec<String> = SYSTEM_METADATA
-        .iter()
-        .enumerate()
-        .map(|(i, (k, v))| format!("({}, '{k}', '{v}')", i + 1))
-        .collect();
-    execute_raw(
-        db,
-        &format!("INSERT INTO {SYSMETA} (j, k, v) VALUES {}", keys.join(",")),
-    )
-    .await
+    Ok(())
 }
 
 /// A random uuid in uuid4's shape (version 4, RFC 4122 variant).
