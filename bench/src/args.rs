@@ -10,6 +10,7 @@ use purge_api::{Backend, Scope};
 use crate::fill::Spec;
 use crate::floor;
 use crate::probe::{self, ProbeArgs};
+use crate::schema_args::SchemaArgs;
 
 /// Benchmark nova-purge against hand-written set-based SQL (the floor).
 ///
@@ -104,6 +105,9 @@ pub struct Args {
 
     #[command(flatten)]
     probe: ProbeArgs,
+
+    #[command(flatten)]
+    schema: SchemaArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -157,6 +161,8 @@ pub struct Plan {
     pub lab: crate::lab::LabArgs,
     /// `--probe`: `None` without.
     pub probe: Option<probe::Settings>,
+    /// `--schema`, `--batch-times`, `--profile`.
+    pub schema: SchemaArgs,
 }
 
 impl Args {
@@ -203,6 +209,14 @@ impl Args {
             self.batch_sizes.into_iter().map(Some).collect()
         };
         let probe = self.probe.settings()?;
+        self.schema
+            .validate(backend, scopes.iter().any(|s| *s != Scope::Instances))?;
+        if self.lab.any() && (probe.is_some() || self.schema.any()) {
+            bail!(
+                "--cells, --galera and --replica measure the fixture at nova-purge's defaults: \
+                 leave out --probe, --schema nova, --batch-times and --profile"
+            );
+        }
         Ok(Plan {
             backend,
             scopes,
@@ -219,6 +233,7 @@ impl Args {
             json: self.json,
             lab: self.lab,
             probe,
+            schema: self.schema,
         })
     }
 }

@@ -10,7 +10,7 @@ use std::hash::{Hash, Hasher};
 
 use anyhow::{Context, Result};
 use purge_api::{Backend, Db, Value};
-use purge_engine::database::schema::Schema;
+use purge_engine::database::schema::{ColumnKind, Schema};
 
 use crate::db::fetch;
 
@@ -36,7 +36,9 @@ pub async fn summarise(db: &Db, content: bool) -> Result<Sums> {
     let mut sums = Sums::new();
     for table in schema.tables() {
         let q = |s: &str| backend.quote(s);
-        let has_id = schema.has_column(table, "id");
+        // An integer `id`: Nova's legacy `snapshots` (and its shadow) have
+        // a text one, which cannot be summed.
+        let has_id = schema.column_kind(table, "id") == Some(ColumnKind::Integer);
         let ids = if has_id {
             match backend {
                 Backend::MySql => "MIN(`id`), MAX(`id`), CAST(COALESCE(SUM(`id`), 0) AS CHAR)",

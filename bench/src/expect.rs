@@ -10,7 +10,7 @@ use purge_api::{Backend, Scope};
 use serde_json::Value as Json;
 
 use crate::check::Sums;
-use crate::fill::{self, Spec};
+use crate::fill::{self, Gen, Spec};
 use crate::floor::FloorRun;
 use crate::layout::Layout;
 
@@ -31,16 +31,22 @@ pub struct Expected {
     /// stays references them.
     held: u64,
     /// The tables the fill does not generate, which must keep their rows.
-    untouched: Vec<&'static str>,
+    untouched: Vec<String>,
 }
 
 impl Expected {
     /// For the instances scope.
     pub fn new(backend: Backend, spec: &Spec) -> Expected {
-        let generators = fill::generators(backend);
+        let tables = purge_fixture::schema::table_names().map(str::to_owned);
+        Expected::for_generators(&fill::generators(backend), spec, tables.collect())
+    }
+
+    /// For the instances scope, from `generators` writing into a schema of
+    /// `tables`.
+    pub fn for_generators(generators: &[Gen], spec: &Spec, tables: Vec<String>) -> Expected {
         let mut left = BTreeMap::new();
         let mut deleted = BTreeMap::new();
-        for g in &generators {
+        for g in generators {
             let (total, purged) = g.rows(spec);
             *left.entry(g.table).or_default() += i64::try_from(total - purged).unwrap_or(i64::MAX);
             *deleted.entry(g.table).or_default() += purged;
@@ -48,7 +54,7 @@ impl Expected {
         Expected {
             scope: Scope::Instances,
             instances: spec.deleted,
-            untouched: untouched(&left),
+            untouched: untouched(tables, &left),
             left,
             deleted,
             candidates: BTreeMap::new(),
@@ -76,7 +82,12 @@ impl Expected {
         Expected {
             scope: layout.scope,
             instances: 0,
-            untouched: untouched(&left),
+            untouched: untouched(
+                purge_fixture::schema::table_names()
+                    .map(str::to_owned)
+                    .collect(),
+                &left,
+            ),
             left,
             deleted,
             candidates,
@@ -95,8 +106,8 @@ impl Expected {
     }
 
     /// The tables no purge may touch (count them before, check them after).
-    pub fn untouched_tables(&self) -> &[&'static str] {
-        &self.untouched
+    pub fn untouched_tables(&self) -> Vec<&str> {
+        self.untouched.iter().map(String::as_str).collect()
     }
 
     /// Checks the rows left against what the generator says must be left,
@@ -227,10 +238,11 @@ impl Expected {
     }
 }
 
-/// The fixture's tables a fill does not generate.
-fn untouched(generated: &BTreeMap<&'static str, i64>) -> Vec<&'static str> {
-    purge_fixture::schema::table_names()
-        .filter(|t| !generated.contains_key(t))
+/// The tables of the schema a fill does not generate.
+fn untouched(tables: Vec<String>, generated: &BTreeMap<&'static str, i64>) -> Vec<String> {
+    tables
+        .into_iter()
+        .filter(|t| !generated.contains_key(t.as_str()))
         .collect()
 }
 

@@ -115,8 +115,8 @@ pub struct Gen {
     pub only: Only,
     /// (column, SQL expression over `s.n`, `s.del` and `jj.j`). `@C` is the
     /// creation time, `@D` the deletion time (both bound parameters), `@ID`
-    /// the row's id.
-    columns: Vec<(&'static str, String)>,
+    /// the row's id, `@T` the number of instances.
+    pub(crate) columns: Vec<(&'static str, String)>,
 }
 
 impl Gen {
@@ -127,6 +127,7 @@ impl Gen {
             Only::All => (spec.total(), spec.deleted),
             Only::Live => (spec.live, 0),
             Only::PciLeaks => (spec.pci_leaks(), 0),
+            Only::Deleted => (spec.deleted, spec.deleted),
         };
         (total * self.per_instance, purged * self.per_instance)
     }
@@ -140,6 +141,8 @@ pub enum Only {
     Live,
     /// Deleted ones with a leftover live PCI allocation ([`Spec::leaks_pci`]).
     PciLeaks,
+    /// Deleted ones (their `delete` action).
+    Deleted,
 }
 
 /// Backend-specific text expressions.
@@ -403,7 +406,7 @@ pub struct FillStats {
     pub elapsed: Duration,
 }
 
-const SEQ: &str = "np_bench_seq";
+pub(crate) const SEQ: &str = "np_bench_seq";
 
 /// Creates the fixture schema in the empty database `db` and fills it.
 pub async fn fill(
@@ -415,16 +418,36 @@ pub async fn fill(
 ) -> Result<FillStats> {
     let started = Instant::now();
     create_schema(db, times).await?;
+    create_seq(db, spec).await?;
+    let rows = insert_all(db, spec, times, chunk, &generators(db.backend()), progress).await?;
+    execute_raw(db, &format!("DROP TABLE {SEQ}")).await?;
+    let tables: Vec<&str> = purge_fixture::schema::table_names().collect();
+    settle(db, &tables).await?;
+    Ok(FillStats {
+        rows,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Runs the generators `gens` over the numbers table, `chunk` instances per
+/// statement and transaction; returns the rows written.
+pub(crate) async fn insert_all(
+    db: &Db,
+    spec: &Spec,
+    times: &Times,
+    chunk: u64,
+    gens: &[Gen],
+    progress: &dyn Fn(&str),
+) -> Result<u64> {
+    let started = Instant::now();
     let backend = db.backend();
     let mut rows = 0;
-    create_seq(db, spec).await?;
-    let gens = generators(backend);
     let chunk = chunk.max(1);
     let mut first = 1;
     while first <= spec.total() {
         let last = (first + chunk - 1).min(spec.total());
         let mut tx = db.begin_write().await?;
-        for gen in &gens {
+        for gen in gens {
             let stmt = insert_select(backend, gen, times, spec.total(), first, last);
             rows += tx.execute(&stmt).await.map_err(|e| {
                 anyhow::anyhow!("filling {} failed: {e}\n{}", gen.table, stmt.sql())
@@ -438,12 +461,7 @@ pub async fn fill(
         ));
         first = last + 1;
     }
-    execute_raw(db, &format!("DROP TABLE {SEQ}")).await?;
-    settle(db).await?;
-    Ok(FillStats {
-        rows,
-        elapsed: started.elapsed(),
-    })
+    Ok(rows)
 }
 
 /// The fixture schema with its shared parent rows, the same in every copy.
@@ -470,11 +488,10 @@ pub async fn create_schema(db: &Db, times: &Times) -> Result<()> {
 /// up to date (autovacuum / InnoDB's persistent statistics would have done
 /// it) and, on PostgreSQL, the visibility map set. SQLite databases of Nova
 /// deployments are never analysed; nor is this one.
-pub async fn settle(db: &Db) -> Result<()> {
+pub async fn settle(db: &Db, tables: &[&str]) -> Result<()> {
     match db.backend() {
         Backend::Postgres => execute_raw(db, "VACUUM ANALYZE").await,
         Backend::MySql => {
-            let tables: Vec<&str> = purge_fixture::schema::table_names().collect();
             let list = tables
                 .iter()
                 .map(|t| format!("`{t}`"))
@@ -588,6 +605,7 @@ fn insert_select(
         Only::All => {}
         Only::Live => template.push_str(" AND s.del = 0"),
         Only::PciLeaks => template.push_str(" AND s.leak = 1"),
+        Only::Deleted => template.push_str(" AND s.del = 1"),
     }
     template.push_str(" ORDER BY s.n");
     if gen.per_instance == 2 {

@@ -58,7 +58,8 @@ pub async fn fill(
         ));
     }
     execute_raw(db, &format!("DROP TABLE {HELPER}")).await?;
-    fill::settle(db).await?;
+    let tables: Vec<&str> = purge_fixture::schema::table_names().collect();
+    fill::settle(db, &tables).await?;
     Ok(FillStats {
         rows,
         elapsed: started.elapsed(),

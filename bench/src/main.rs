@@ -16,23 +16,30 @@ mod child;
 mod db;
 mod expect;
 mod fill;
+mod fill_nova;
 mod fill_scopes;
 mod floor;
 mod floor_scopes;
+mod flush;
 mod json;
 mod lab;
 mod layout;
+mod nova_template;
 mod plot;
 mod probe;
 mod probe_ops;
 mod probe_report;
+mod profile;
 mod results;
 mod run;
+mod schema_args;
 mod stats;
 mod text;
+mod text_schema;
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -40,8 +47,10 @@ use clap::Parser;
 use purge_api::Scope;
 
 use crate::args::{Args, Plan};
+use crate::nova_template::Template;
 use crate::results::{Results, Setup};
 use crate::run::{Ctx, Floor, NovaPurge};
+use crate::schema_args::SchemaKind;
 
 fn main() -> ExitCode {
     // Before anything else, while this process is small: the wrapper that
@@ -74,9 +83,30 @@ fn main() -> ExitCode {
 async fn bench(args: Args) -> Result<bool> {
     let started = Instant::now();
     let plan = args.plan()?;
+    let template = match plan.schema.schema {
+        SchemaKind::Nova => {
+            eprintln!(
+                "[{:>7.1}s] syncing Nova's schema into a template database",
+                started.elapsed().as_secs_f64()
+            );
+            Some(Rc::new(Template::create(plan.backend).await?))
+        }
+        SchemaKind::Fixture => None,
+    };
+    let result = bench_with(&plan, started, template.clone()).await;
+    if let Some(template) = template {
+        if let Err(e) = template.drop_db().await {
+            eprintln!("warning: could not drop the template database: {e:#}");
+        }
+    }
+    result
+}
+
+/// The benchmark, once the template (`--schema nova`) exists.
+async fn bench_with(plan: &Plan, started: Instant, template: Option<Rc<Template>>) -> Result<bool> {
     if plan.fill_only {
         for &scope in &plan.scopes {
-            let ctx = Ctx::new(&plan, scope, started)?;
+            let ctx = Ctx::new(plan, scope, started, template.clone())?;
             println!("{}", run::fill_only(&ctx).await?);
         }
         return Ok(true);
@@ -85,13 +115,13 @@ async fn bench(args: Args) -> Result<bool> {
         eprintln!("[{:>7.1}s] {m}", started.elapsed().as_secs_f64())
     })?;
     if plan.lab.any() {
-        return lab::bench(&plan, &binary, started).await;
+        return lab::bench(plan, &binary, started).await;
     }
     let version = db::server_version(plan.backend).await?;
     let mut all = Vec::new();
     for &scope in &plan.scopes {
-        let ctx = Ctx::new(&plan, scope, started)?;
-        all.push(bench_scope(&plan, &ctx, &binary, &version).await?);
+        let ctx = Ctx::new(plan, scope, started, template.clone())?;
+        all.push(bench_scope(plan, &ctx, &binary, &version).await?);
     }
     if plan.json {
         // One scope: its report, as before scopes existed; several: a list.
@@ -140,13 +170,13 @@ async fn bench_scope(plan: &Plan, ctx: &Ctx, binary: &Path, version: &str) -> Re
     let mut purges = Vec::new();
     let mut floors = Vec::new();
     for round in 1..=plan.rounds {
-        for &batch_size in &plan.batch_sizes {
-            for batch_time in probe::batch_times(plan.probe.as_ref()) {
+        for batch_time in plan.schema.batch_times() {
+            for &batch_size in &plan.batch_sizes {
                 let case = NovaPurge {
                     binary,
                     scope: ctx.scope,
                     batch_size,
-                    batch_time,
+                    batch_time: batch_time.clone(),
                     log_batches: plan.probe.is_some(),
                 };
                 purges.push(run::measure(ctx, round, &case).await?);

@@ -51,16 +51,6 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "MS", default_value_t = 10, requires = "probe")]
     probe_pause_ms: u64,
 
-    /// Also run nova-purge with each of these --batch-time values (e.g.
-    /// 200ms,1s), after a run at its defaults, each on a fresh copy
-    #[arg(
-        long,
-        value_name = "DURATION,...",
-        value_delimiter = ',',
-        requires = "probe"
-    )]
-    probe_batch_times: Vec<String>,
-
     /// Draw every case's probe latency over time, with its batches, as an
     /// SVG file
     #[arg(long, value_name = "FILE.svg", requires = "probe")]
@@ -73,8 +63,6 @@ pub struct Settings {
     pub clients: usize,
     pub idle: Duration,
     pub pause: Duration,
-    /// nova-purge's `--batch-time` per case: `None` (its default) first.
-    pub batch_times: Vec<Option<String>>,
     pub plot: Option<PathBuf>,
 }
 
@@ -90,22 +78,13 @@ impl ProbeArgs {
         if !(self.probe_idle.is_finite() && self.probe_idle >= 0.0) {
             bail!("--probe-idle must be a number of seconds");
         }
-        let mut batch_times = vec![None];
-        batch_times.extend(self.probe_batch_times.iter().cloned().map(Some));
         Ok(Some(Settings {
             clients: self.probe_clients,
             idle: Duration::from_secs_f64(self.probe_idle),
             pause: Duration::from_millis(self.probe_pause_ms),
-            batch_times,
             plot: self.plot.clone(),
         }))
     }
-}
-
-/// nova-purge's `--batch-time` per case: its default alone without
-/// `--probe`.
-pub fn batch_times(settings: Option<&Settings>) -> Vec<Option<String>> {
-    settings.map_or(vec![None], |s| s.batch_times.clone())
 }
 
 /// One timed operation.
@@ -305,16 +284,9 @@ mod tests {
     }
 
     #[test]
-    fn the_defaults_come_first_then_each_batch_time() {
+    fn probe_options_need_the_probe() {
         assert!(settings(&[]).unwrap().is_none());
-        assert_eq!(batch_times(None), vec![None]);
-        let probe = settings(&["--probe", "--probe-batch-times", "200ms,1s"])
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            batch_times(Some(&probe)),
-            vec![None, Some("200ms".to_owned()), Some("1s".to_owned())]
-        );
+        let probe = settings(&["--probe"]).unwrap().unwrap();
         assert_eq!(probe.clients, 3);
         // Probe options need --probe; no client is no probe.
         assert!(settings(&["--probe-clients", "2"]).is_err());

@@ -250,20 +250,20 @@ impl Results {
                 Some(wall),
             )
         });
-        // One median per setting (batch size, and batch time with --probe).
-        let mut settings = Vec::new();
+        // One median per setting (batch size and batch time).
+        let mut labels = Vec::new();
         for p in &purges {
-            if !settings.contains(&p.measurement.label) {
-                settings.push(p.measurement.label.clone());
+            if !labels.contains(&p.outcome.work.label()) {
+                labels.push(p.outcome.work.label());
             }
         }
-        let medians = settings
+        let medians = labels
             .into_iter()
             .filter_map(|label| {
                 let runs: Vec<&PurgeRun> = purges
                     .iter()
-                    .filter(|p| p.measurement.label == label)
                     .map(|p| &p.outcome.work)
+                    .filter(|run| run.label() == label)
                     .collect();
                 let batch_size = runs.first()?.batch_size;
                 let wall = median(runs.iter().map(|run| run.child.wall).collect())?;

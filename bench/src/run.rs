@@ -6,6 +6,7 @@
 //! `--keep`. Also the fill of `--fill-only`.
 
 use std::path::Path;
+use std::rc::Rc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -21,8 +22,10 @@ use crate::expect::Expected;
 use crate::fill::{self, FillStats, Spec, Times};
 use crate::floor::{self, FloorRun};
 use crate::layout::Layout;
+use crate::nova_template::Template;
 use crate::probe;
-use crate::{db, fill_scopes, floor_scopes, stats};
+use crate::profile::{Profile, Profiler};
+use crate::{db, fill_nova, fill_scopes, floor_scopes, flush, stats};
 use nova_purge_tests::measured::ChildRun;
 
 /// Everything the runs share.
@@ -42,10 +45,18 @@ pub struct Ctx {
     pub started: Instant,
     /// `--probe`: Nova-like clients time their work around each step.
     pub probe: Option<probe::Settings>,
+    /// `--schema nova`: Nova's schema, copied into every copy.
+    pub template: Option<Rc<Template>>,
+    pub profile: bool,
 }
 
 impl Ctx {
-    pub fn new(plan: &Plan, scope: Scope, started: Instant) -> Result<Ctx> {
+    pub fn new(
+        plan: &Plan,
+        scope: Scope,
+        started: Instant,
+        template: Option<Rc<Template>>,
+    ) -> Result<Ctx> {
         if plan.probe.is_some() && scope != Scope::Instances {
             bail!("--probe works on live instances: it needs --scope instances");
         }
@@ -53,9 +64,14 @@ impl Ctx {
             Scope::Instances => None,
             _ => Some(Layout::new(scope, &plan.spec)?),
         };
-        let expected = match &layout {
-            None => Expected::new(plan.backend, &plan.spec),
-            Some(layout) => Expected::from_layout(layout),
+        let expected = match (&layout, &template) {
+            (None, None) => Expected::new(plan.backend, &plan.spec),
+            (None, Some(template)) => Expected::for_generators(
+                &fill_nova::generators(plan.backend),
+                &plan.spec,
+                template.tables.clone(),
+            ),
+            (Some(layout), _) => Expected::from_layout(layout),
         };
         Ok(Ctx {
             backend: plan.backend,
@@ -70,6 +86,8 @@ impl Ctx {
             expected,
             started,
             probe: plan.probe.clone(),
+            template,
+            profile: plan.schema.profile,
         })
     }
 
@@ -92,6 +110,8 @@ pub struct Outcome<W> {
     pub problems: Vec<String>,
     /// What the probe saw, with `--probe`.
     pub probe: Option<probe::Record>,
+    /// `--profile`: the server's time per statement shape.
+    pub profile: Option<Profile>,
 }
 
 /// What is measured on a filled copy.
@@ -129,18 +149,32 @@ pub async fn measure_on<C: Case>(
 ) -> Result<Outcome<C::Work>> {
     let fill = fill_copy(ctx, copy).await?;
     let db = db::connect(copy, false).await?;
-    let untouched = check::counts(&db, ctx.expected.untouched_tables()).await?;
+    let untouched = check::counts(&db, &ctx.expected.untouched_tables()).await?;
+    ctx.log(&format!(
+        "{}: {}",
+        copy.name,
+        flush::dirty_pages(&db).await?
+    ));
     ctx.log(&format!("{}: {}", copy.name, case.start_message(copy)));
     let before = stats::snapshot(&db).await?;
     // With --probe, its idle phase runs here, and the counters include
-    // the probe's work.
+    // the probe's work; the profile starts after that idle phase.
     let running = match &ctx.probe {
         Some(settings) => Some(probe::Running::start(settings, copy, ctx.spec).await?),
         None => None,
     };
+    let profiler = match ctx.profile {
+        true => Some(Profiler::start(&db, &copy.name).await?),
+        false => None,
+    };
     let load_before = child::load_average();
     let work = case.execute(copy, &db, ctx).await;
     let load_after = child::load_average();
+    // The profile ends before the probe cleans up after itself.
+    let profile = match profiler {
+        Some(profiler) => Some(profiler.finish(&db).await?),
+        None => None,
+    };
     // After an error the clients stop as `running` is dropped.
     let probe = match running {
         Some(running) if work.is_ok() => Some(running.finish(&db).await?),
@@ -169,6 +203,7 @@ pub async fn measure_on<C: Case>(
         sums,
         problems,
         probe,
+        profile,
     })
 }
 
@@ -187,12 +222,21 @@ async fn finish(ctx: &Ctx, copy: ThrowawayDb) {
 /// Fills `copy` with the generated data (and, as an experiment, the missing
 /// indexes).
 pub async fn fill_copy(ctx: &Ctx, copy: &ThrowawayDb) -> Result<FillStats> {
+    if let Some(template) = &ctx.template {
+        template.copy_into(copy).await?;
+    }
     let db = db::connect(copy, true).await?;
     let log = |m: &str| ctx.log(&format!("{}: {m}", copy.name));
     let stats = async {
-        let stats = match &ctx.layout {
-            None => fill::fill(&db, &ctx.spec, &ctx.times, ctx.chunk, &log).await?,
-            Some(layout) => fill_scopes::fill(&db, layout, &ctx.times, ctx.chunk, &log).await?,
+        let stats = match (&ctx.layout, &ctx.template) {
+            (None, None) => fill::fill(&db, &ctx.spec, &ctx.times, ctx.chunk, &log).await?,
+            (None, Some(template)) => {
+                let (spec, times) = (&ctx.spec, &ctx.times);
+                fill_nova::fill(&db, &template.tables, spec, times, ctx.chunk, &log).await?
+            }
+            (Some(layout), _) => {
+                fill_scopes::fill(&db, layout, &ctx.times, ctx.chunk, &log).await?
+            }
         };
         if ctx.add_missing_indexes {
             fill::add_missing_indexes(&db).await?;
@@ -233,7 +277,7 @@ pub struct NovaPurge<'a> {
     pub scope: Scope,
     /// `--batch-size`; `None` leaves nova-purge's default.
     pub batch_size: Option<u64>,
-    /// `--batch-time` (the probe's cases); `None` leaves nova-purge's default.
+    /// `--batch-time`; `None` leaves nova-purge's default.
     pub batch_time: Option<String>,
     /// Log each batch (`-v --log-format json`) for every scope, to place
     /// the batches on the probe's clock.
@@ -256,17 +300,18 @@ impl PurgeRun {
     /// `nova-purge --batch-size N`, with ` (default)` when not given, and
     /// ` --batch-time T` when given.
     pub fn label(&self) -> String {
+        let time = match &self.batch_time {
+            Some(time) => format!(" --batch-time {time}"),
+            None => String::new(),
+        };
         format!(
-            "nova-purge --batch-size {}{}{}",
+            "nova-purge --batch-size {}{time}{}",
             self.batch_size,
-            if self.explicit_batch_size {
+            if self.explicit_batch_size || self.batch_time.is_some() {
                 ""
             } else {
                 " (default)"
-            },
-            self.batch_time
-                .as_ref()
-                .map_or(String::new(), |t| format!(" --batch-time {t}"))
+            }
         )
     }
 
@@ -298,6 +343,19 @@ impl PurgeRun {
             .and_then(|f| f.get("batches"))
             .and_then(Json::as_u64)
             .unwrap_or(0)
+    }
+
+    /// The report's `batch_sizes` as `min/median/max` (instances per
+    /// batch), when it has them.
+    pub fn batch_sizes(&self) -> Option<String> {
+        let sizes = self.figures()?.get("batch_sizes")?;
+        let get = |name: &str| sizes.get(name).and_then(Json::as_u64);
+        Some(format!(
+            "{}/{}/{}",
+            get("min")?,
+            get("median")?,
+            get("max")?
+        ))
     }
 
     /// nova-purge's own time for the work (`elapsed_ms`), in seconds; the
@@ -347,8 +405,8 @@ impl NovaPurge<'_> {
         if let Some(n) = self.batch_size {
             args.extend(["--batch-size".to_owned(), n.to_string()]);
         }
-        if let Some(t) = &self.batch_time {
-            args.extend(["--batch-time".to_owned(), t.clone()]);
+        if let Some(time) = &self.batch_time {
+            args.extend(["--batch-time".to_owned(), time.clone()]);
         }
         args
     }
@@ -389,11 +447,12 @@ impl Case for NovaPurge<'_> {
 
     fn summary(&self, run: &PurgeRun) -> String {
         format!(
-            "nova-purge done in {:.2} s, peak RSS {} KiB, longest batch {}",
+            "nova-purge done in {:.2} s, peak RSS {} KiB, longest batch {}, batch sizes {}",
             run.child.wall.as_secs_f64(),
             run.child.max_rss_kib,
             run.max_batch_ms()
                 .map_or("not logged".to_owned(), |ms| format!("{ms} ms")),
+            run.batch_sizes().unwrap_or_else(|| "-".to_owned()),
         )
     }
 

@@ -195,6 +195,7 @@ pub fn print(results: &Results) {
             );
         }
     }
+    crate::text_schema::print(results);
     if let Some(f) = results.floors.first() {
         let mut t = f.outcome.work.tables.clone();
         t.sort_by_key(|entry| std::cmp::Reverse(entry.2));

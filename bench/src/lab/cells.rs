@@ -171,7 +171,7 @@ async fn measure_on(
     for copy in copies {
         run::fill_copy(ctx, copy).await?;
         let db = db::connect(copy, false).await?;
-        untouched.push(check::counts(&db, ctx.expected.untouched_tables()).await?);
+        untouched.push(check::counts(&db, &ctx.expected.untouched_tables()).await?);
         db.close().await;
     }
     let config = write_config(api, api_db, copies).await?;

@@ -55,11 +55,8 @@ pub async fn bench(plan: &Plan, binary: &Path, started: Instant) -> Result<bool>
     if plan.scopes != [Scope::Instances] {
         bail!("--cells, --galera and --replica measure the instances scope only");
     }
-    if plan.probe.is_some() {
-        bail!("--probe runs on the shared servers only: leave out --cells, --galera and --replica");
-    }
     interrupt::install()?;
-    let ctx = Ctx::new(plan, Scope::Instances, started)?;
+    let ctx = Ctx::new(plan, Scope::Instances, started, None)?;
     ctx.log(&format!(
         "private servers: {} deleted + {} live instances per database; nova-purge {}",
         ctx.spec.deleted,

@@ -196,6 +196,7 @@ fn split<W>(outcome: Outcome<(W, LagSeries)>) -> (Outcome<W>, LagSeries) {
             sums: outcome.sums,
             problems: outcome.problems,
             probe: outcome.probe,
+            profile: outcome.profile,
         },
         lag,
     )
