@@ -297,6 +297,37 @@ pub struct PurgeRun {
 }
 
 impl PurgeRun {
+    /// Runs `binary args...` through the measuring wrapper; fails unless it
+    /// exits 0 with a JSON report. `scope`, `batch_size` and `batch_time`
+    /// say what `args` asked for.
+    pub fn spawn(
+        binary: &Path,
+        args: &[String],
+        scope: Scope,
+        batch_size: Option<u64>,
+        batch_time: Option<String>,
+    ) -> Result<PurgeRun> {
+        let child = child::run_measured(binary, args)?;
+        if child.code != 0 {
+            bail!(
+                "nova-purge exited with {}\nstdout:\n{}\nstderr:\n{}",
+                child.code,
+                child.stdout,
+                child.stderr
+            );
+        }
+        let report: Json = serde_json::from_str(child.stdout.trim())
+            .with_context(|| format!("nova-purge printed no JSON report:\n{}", child.stdout))?;
+        Ok(PurgeRun {
+            scope,
+            batch_size: batch_size.unwrap_or(DEFAULT_BATCH_SIZE as u64),
+            explicit_batch_size: batch_size.is_some(),
+            batch_time,
+            child,
+            report,
+        })
+    }
+
     /// `nova-purge --batch-size N`, with ` (default)` when not given, and
     /// ` --batch-time T` when given.
     pub fn label(&self) -> String {
@@ -424,25 +455,13 @@ impl Case for NovaPurge<'_> {
     }
 
     async fn execute(&self, copy: &ThrowawayDb, _db: &Db, _ctx: &Ctx) -> Result<PurgeRun> {
-        let child = child::run_measured(self.binary, &self.args(copy))?;
-        if child.code != 0 {
-            bail!(
-                "nova-purge exited with {}\nstdout:\n{}\nstderr:\n{}",
-                child.code,
-                child.stdout,
-                child.stderr
-            );
-        }
-        let report: Json = serde_json::from_str(child.stdout.trim())
-            .with_context(|| format!("nova-purge printed no JSON report:\n{}", child.stdout))?;
-        Ok(PurgeRun {
-            scope: self.scope,
-            batch_size: self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE as u64),
-            explicit_batch_size: self.batch_size.is_some(),
-            batch_time: self.batch_time.clone(),
-            child,
-            report,
-        })
+        PurgeRun::spawn(
+            self.binary,
+            &self.args(copy),
+            self.scope,
+            self.batch_size,
+            self.batch_time.clone(),
+        )
     }
 
     fn summary(&self, run: &PurgeRun) -> String {

@@ -19,16 +19,17 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use nova_purge_tests::server::ThrowawayDb;
 use nova_purge_tests::servers::MariaDb;
-use purge_api::Backend;
+use purge_api::{Backend, Scope};
 use purge_fixture::ApiFixture;
 use serde_json::{json, Value as Json};
 
 use super::measured::median;
-use super::{cpu, interrupt, purge, setup, version, Section};
+use super::{cpu, interrupt, setup, version, Section};
 use crate::args::Plan;
 use crate::check;
 use crate::child;
 use crate::db;
+use crate::run::PurgeRun;
 use crate::run::{self, Ctx};
 
 /// Each cell server's settings on top of the lab's: a buffer pool and a
@@ -202,7 +203,7 @@ async fn measure_on(
     let cpu_before = cpu::snapshot(&pids);
     let machine_before = cpu::Machine::now();
     let load_before = child::load_average();
-    let purge = purge::run(binary, &args, batch_size)?;
+    let purge = PurgeRun::spawn(binary, &args, Scope::Instances, batch_size, None)?;
     let load_after = child::load_average();
     let machine = cpu::Machine::now().since(&machine_before);
     let server_cpu = cpu::spent(&cpu_before, &cpu::snapshot(&pids));

@@ -3,40 +3,12 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use nova_purge_tests::server::ThrowawayDb;
 use purge_api::{Db, Scope};
-use purge_engine::limits::DEFAULT_BATCH_SIZE;
-use serde_json::Value as Json;
 
-use crate::child;
 use crate::expect::Expected;
 use crate::run::{Case, Ctx, PurgeRun};
-
-/// Runs `binary args...` through the measuring wrapper; fails unless it
-/// exits 0 with a JSON report. `batch_size` is the `--batch-size` among
-/// the arguments, if any.
-pub fn run(binary: &Path, args: &[String], batch_size: Option<u64>) -> Result<PurgeRun> {
-    let child = child::run_measured(binary, args)?;
-    if child.code != 0 {
-        bail!(
-            "nova-purge exited with {}\nstdout:\n{}\nstderr:\n{}",
-            child.code,
-            child.stdout,
-            child.stderr
-        );
-    }
-    let report: Json = serde_json::from_str(child.stdout.trim())
-        .with_context(|| format!("nova-purge printed no JSON report:\n{}", child.stdout))?;
-    Ok(PurgeRun {
-        scope: Scope::Instances,
-        batch_size: batch_size.unwrap_or(DEFAULT_BATCH_SIZE as u64),
-        explicit_batch_size: batch_size.is_some(),
-        batch_time: None,
-        child,
-        report,
-    })
-}
 
 /// `nova-purge --database-url COPY purge --yes --format json
 /// [--batch-size N] [--replica-url REPLICA/COPY --max-replication-lag T]`
@@ -92,7 +64,13 @@ impl Case for LabPurge<'_> {
     }
 
     async fn execute(&self, copy: &ThrowawayDb, _db: &Db, _ctx: &Ctx) -> Result<PurgeRun> {
-        run(self.binary, &self.args(copy), self.batch_size)
+        PurgeRun::spawn(
+            self.binary,
+            &self.args(copy),
+            Scope::Instances,
+            self.batch_size,
+            None,
+        )
     }
 
     fn summary(&self, run: &PurgeRun) -> String {
