@@ -2,7 +2,8 @@
 # Makes MariaDB and PostgreSQL reachable on 127.0.0.1 for the test suite:
 # starts them when installed but stopped, installs them (Debian packages)
 # when missing, and makes sure a user that may create databases can log in
-# over TCP. Prints the two server URLs as shell assignments on stdout:
+# over TCP; also installs what the test lab's private servers and the Nova
+# compatibility suite run with (galera-4, rsync, openssl, Python's venv). Prints the two server URLs as shell assignments on stdout:
 #   NOVA_PURGE_TEST_MYSQL=mysql://...
 #   NOVA_PURGE_TEST_POSTGRES=postgres://...
 # Everything else goes to stderr. Safe to run again.
@@ -95,5 +96,21 @@ ensure_postgres() {
   echo "NOVA_PURGE_TEST_POSTGRES=$url"
 }
 
+# --- The test lab's tools ----------------------------------------------------
+# mariadb-server depends on galera-4 and rsync, but a server installed some
+# other way may lack them; the TLS tests make their CA with openssl, and
+# tests/nova-compat/venv.sh needs python3.11 with its venv module.
+ensure_lab_tools() {
+  local need=()
+  [ -e /usr/lib/galera/libgalera_smm.so ] || [ -e /usr/lib/libgalera_smm.so ] || need+=(galera-4)
+  command -v rsync >/dev/null || need+=(rsync)
+  command -v openssl >/dev/null || need+=(openssl)
+  python3.11 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3.11 python3.11-venv)
+  if [ ${#need[@]} -gt 0 ]; then
+    apt_install "${need[@]}"
+  fi
+}
+
 ensure_mariadb
 ensure_postgres
+ensure_lab_tools
