@@ -413,7 +413,8 @@ impl PurgeRun {
 }
 
 impl NovaPurge<'_> {
-    fn args(&self, copy: &ThrowawayDb) -> Vec<String> {
+    /// Its command line on `copy`.
+    pub fn args(&self, copy: &ThrowawayDb) -> Vec<String> {
         let mut args: Vec<String> = Vec::new();
         if self.scope != Scope::Instances || self.log_batches {
             args.extend(["-v", "--log-format", "json"].map(str::to_owned));
@@ -443,6 +444,19 @@ impl NovaPurge<'_> {
     }
 }
 
+impl NovaPurge<'_> {
+    /// Runs it with `args` (its own, and any the caller added).
+    pub fn spawn(&self, args: &[String]) -> Result<PurgeRun> {
+        PurgeRun::spawn(
+            self.binary,
+            args,
+            self.scope,
+            self.batch_size,
+            self.batch_time.clone(),
+        )
+    }
+}
+
 impl Case for NovaPurge<'_> {
     type Work = PurgeRun;
 
@@ -455,13 +469,7 @@ impl Case for NovaPurge<'_> {
     }
 
     async fn execute(&self, copy: &ThrowawayDb, _db: &Db, _ctx: &Ctx) -> Result<PurgeRun> {
-        PurgeRun::spawn(
-            self.binary,
-            &self.args(copy),
-            self.scope,
-            self.batch_size,
-            self.batch_time.clone(),
-        )
+        self.spawn(&self.args(copy))
     }
 
     fn summary(&self, run: &PurgeRun) -> String {

@@ -55,12 +55,7 @@ pub async fn bench(plan: &Plan, ctx: &Ctx, binary: &Path) -> Result<Section> {
         } in targets
         {
             for &batch_size in &plan.batch_sizes {
-                let case = LabPurge {
-                    binary,
-                    batch_size,
-                    pacing: None,
-                    label: label(batch_size),
-                };
+                let case = LabPurge::new(binary, batch_size, None, label(batch_size));
                 let outcome = measure_private(ctx, &url, round, &case, followers, wait).await?;
                 runs.push(Measured::purge(topology, &case.label, &outcome));
             }

@@ -8,38 +8,42 @@ use nova_purge_tests::server::ThrowawayDb;
 use purge_api::{Db, Scope};
 
 use crate::expect::Expected;
-use crate::run::{Case, Ctx, PurgeRun};
+use crate::run::{Case, Ctx, NovaPurge, PurgeRun};
 
-/// `nova-purge --database-url COPY purge --yes --format json
-/// [--batch-size N] [--replica-url REPLICA/COPY --max-replication-lag T]`
-/// on one copy.
+/// nova-purge on one copy, as the shared-server runs run it, and with a
+/// replica to watch when paced: `[--replica-url REPLICA/COPY
+/// --max-replication-lag T]`.
 pub struct LabPurge<'a> {
-    pub binary: &'a Path,
-    pub batch_size: Option<u64>,
+    pub purge: NovaPurge<'a>,
     /// `--replica-url` and `--max-replication-lag`, when paced by a replica.
     pub pacing: Option<Pacing>,
     /// The run's name in the results.
     pub label: String,
 }
 
-/// The replica a run watches.
-pub struct Pacing {
-    /// Its URL without a database (the copy's name is added).
-    pub replica_server: String,
-    /// `--max-replication-lag`.
-    pub max_lag: String,
-}
-
-impl LabPurge<'_> {
-    fn args(&self, copy: &ThrowawayDb) -> Vec<String> {
-        let mut args: Vec<String> = ["--database-url", &copy.url, "purge", "--yes"]
-            .into_iter()
-            .chain(["--format", "json"])
-            .map(str::to_owned)
-            .collect();
-        if let Some(n) = self.batch_size {
-            args.extend(["--batch-size".to_owned(), n.to_string()]);
+impl<'a> LabPurge<'a> {
+    /// nova-purge at its defaults but `batch_size`, on the instances.
+    pub fn new(
+        binary: &'a Path,
+        batch_size: Option<u64>,
+        pacing: Option<Pacing>,
+        label: String,
+    ) -> Self {
+        LabPurge {
+            purge: NovaPurge {
+                binary,
+                scope: Scope::Instances,
+                batch_size,
+                batch_time: None,
+                log_batches: false,
+            },
+            pacing,
+            label,
         }
+    }
+
+    fn args(&self, copy: &ThrowawayDb) -> Vec<String> {
+        let mut args = self.purge.args(copy);
         if let Some(pacing) = &self.pacing {
             args.extend([
                 "--replica-url".to_owned(),
@@ -52,25 +56,27 @@ impl LabPurge<'_> {
     }
 }
 
+/// The replica a run watches.
+pub struct Pacing {
+    /// Its URL without a database (the copy's name is added).
+    pub replica_server: String,
+    /// `--max-replication-lag`.
+    pub max_lag: String,
+}
+
 impl Case for LabPurge<'_> {
     type Work = PurgeRun;
 
     fn start_message(&self, copy: &ThrowawayDb) -> String {
         format!(
             "running {} {}",
-            self.binary.display(),
+            self.purge.binary.display(),
             self.args(copy).join(" ")
         )
     }
 
     async fn execute(&self, copy: &ThrowawayDb, _db: &Db, _ctx: &Ctx) -> Result<PurgeRun> {
-        PurgeRun::spawn(
-            self.binary,
-            &self.args(copy),
-            Scope::Instances,
-            self.batch_size,
-            None,
-        )
+        self.purge.spawn(&self.args(copy))
     }
 
     fn summary(&self, run: &PurgeRun) -> String {

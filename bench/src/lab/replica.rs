@@ -48,12 +48,7 @@ pub async fn bench(plan: &Plan, ctx: &Ctx, binary: &Path, max_lag: &str) -> Resu
             ),
         ] {
             let case = Lagged {
-                inner: LabPurge {
-                    binary,
-                    batch_size,
-                    pacing,
-                    label: label.clone(),
-                },
+                inner: LabPurge::new(binary, batch_size, pacing, label.clone()),
                 servers: &servers,
             };
             let outcome = measure_private(

@@ -47,15 +47,6 @@ fn fnv1a(text: &str) -> u32 {
 pub fn create_index(backend: Backend, name: &str, table: &str, column: &str) -> Stmt {
     let mut stmt = Stmt::new(backend);
     match backend {
-        Backend::Postgres => {
-            stmt.push("CREATE INDEX CONCURRENTLY ")
-                .ident(name)
-                .push(" ON ")
-                .ident(table)
-                .push(" (")
-                .ident(column)
-                .push(")");
-        }
         Backend::MySql => {
             stmt.push("ALTER TABLE ")
                 .ident(table)
@@ -65,14 +56,18 @@ pub fn create_index(backend: Backend, name: &str, table: &str, column: &str) -> 
                 .ident(column)
                 .push("), ALGORITHM=INPLACE, LOCK=NONE");
         }
-        Backend::Sqlite => {
-            stmt.push("CREATE INDEX ")
-                .ident(name)
-                .push(" ON ")
-                .ident(table)
-                .push(" (")
-                .ident(column)
-                .push(")");
+        Backend::Postgres | Backend::Sqlite => {
+            stmt.push(if backend == Backend::Postgres {
+                "CREATE INDEX CONCURRENTLY "
+            } else {
+                "CREATE INDEX "
+            })
+            .ident(name)
+            .push(" ON ")
+            .ident(table)
+            .push(" (")
+            .ident(column)
+            .push(")");
         }
     }
     stmt
