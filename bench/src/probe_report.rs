@@ -256,23 +256,8 @@ pub fn print(results: &Results) {
                 .map_or(String::new(), |e| format!("; first failure: {e}"))
         ));
     }
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
-        .collect();
-    for row in &rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(i, (c, &w))| {
-                if i < 3 {
-                    format!("{c:<w$}")
-                } else {
-                    format!("{c:>w$}")
-                }
-            })
-            .collect();
-        println!("  {}", cells.join("  ").trim_end());
+    for line in crate::text::aligned(&rows, 3) {
+        println!("  {line}");
     }
     for note in notes {
         println!("{note}");
